@@ -1,0 +1,287 @@
+"""Facts about this machine and its PyTorch install, as typed records.
+
+Each probe is a small function returning a value or None (unknown); values keep
+their real types (ints, tuples, bools) until the renderer formats them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform
+import re
+import socket
+import sys
+
+import psutil
+
+from envcheck.probes import Probes
+from envcheck.records import first_line
+
+ENV_VARS = (
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "CUDA_LAUNCH_BLOCKING",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "TORCH_CUDA_ARCH_LIST",
+    "NCCL_DEBUG",
+)
+ENV_PREFIXES = ("TORCHINDUCTOR_", "TORCH_COMPILE_", "TORCHDYNAMO_")
+
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "triton",
+    "numpy",
+    "pytest",
+    "pytest-benchmark",
+    "psutil",
+    "nvidia-ml-py",
+    "rich",
+    "matplotlib",
+    "safetensors",
+)
+NVIDIA_PACKAGE = re.compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nvrtc)")
+
+
+@dataclasses.dataclass(frozen=True)
+class PythonFacts:
+    version: str
+    implementation: str
+    executable: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemFacts:
+    hostname: str
+    os: str
+    kernel: str
+    machine: str
+    libc: str | None
+    cxx_compiler: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuFacts:
+    model: str | None
+    physical_cores: int | None
+    logical_cores: int | None
+    ram_bytes: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchFacts:
+    version: str
+    git_version: str | None
+    debug: bool | None
+    cuda_build: str | None
+    hip_build: str | None
+    cudnn_version: int | None
+    nccl_version: str | None
+    mkl: bool | None
+    mkldnn: bool | None
+    openmp: bool | None
+    cuda_available: bool
+    device_count: int
+    driver_cuda_version: int | None  # from the CUDA driver API, e.g. 12040
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuFacts:
+    index: int
+    name: str
+    capability: tuple[int, int]
+    memory_bytes: int
+    sm_count: int
+    bf16_supported: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class NvmlFacts:
+    driver_version: str | None
+    driver_cuda_version: int | None  # e.g. 12040
+    device_count: int | None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    python: PythonFacts
+    system: SystemFacts
+    cpu: CpuFacts
+    torch: TorchFacts | None
+    torch_error: str | None
+    torchvision_version: str | None
+    torchvision_error: str | None
+    gpus: tuple[GpuFacts, ...]
+    nvml: NvmlFacts
+    env: dict[str, str]
+    packages: dict[str, str]
+
+
+def python_facts() -> PythonFacts:
+    return PythonFacts(
+        version=platform.python_version(),
+        implementation=platform.python_implementation(),
+        executable=sys.executable,
+    )
+
+
+def libc_version() -> str | None:
+    name, version = platform.libc_ver()
+    return f"{name} {version}" if name else None
+
+
+def cxx_compiler(probes: Probes) -> str | None:
+    """First line of ``c++ --version``: inductor needs a C++ compiler on the CPU."""
+    out = probes.run_command(["c++", "--version"])
+    return out.splitlines()[0].strip() if out else None
+
+
+def system_facts(probes: Probes) -> SystemFacts:
+    uname = platform.uname()
+    return SystemFacts(
+        hostname=socket.gethostname(),
+        os=platform.platform(terse=True),
+        kernel=uname.release,
+        machine=uname.machine,
+        libc=libc_version(),
+        cxx_compiler=cxx_compiler(probes),
+    )
+
+
+def cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def cpu_facts() -> CpuFacts:
+    return CpuFacts(
+        model=cpu_model(),
+        physical_cores=psutil.cpu_count(logical=False),
+        logical_cores=psutil.cpu_count(logical=True),
+        ram_bytes=psutil.virtual_memory().total,
+    )
+
+
+def _optional(call):
+    """Run a torch query that may not exist in this build; None when it fails."""
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - a missing query means "unknown"
+        return None
+
+
+def nccl_version(torch) -> str | None:
+    version = _optional(lambda: torch.cuda.nccl.version())
+    if isinstance(version, tuple):
+        return ".".join(str(part) for part in version)
+    return None if version is None else str(version)
+
+
+def torch_facts(torch) -> TorchFacts:
+    cuda_available = bool(_optional(torch.cuda.is_available))
+    return TorchFacts(
+        version=torch.__version__,
+        git_version=getattr(torch.version, "git_version", None),
+        debug=getattr(torch.version, "debug", None),
+        cuda_build=torch.version.cuda,
+        hip_build=getattr(torch.version, "hip", None),
+        cudnn_version=_optional(torch.backends.cudnn.version) if cuda_available else None,
+        nccl_version=nccl_version(torch) if cuda_available else None,
+        mkl=_optional(torch.backends.mkl.is_available),
+        mkldnn=_optional(torch.backends.mkldnn.is_available),
+        openmp=_optional(torch.backends.openmp.is_available),
+        cuda_available=cuda_available,
+        device_count=(_optional(torch.cuda.device_count) or 0) if cuda_available else 0,
+        driver_cuda_version=_optional(torch._C._cuda_getDriverVersion) if cuda_available else None,
+    )
+
+
+def gpu_facts(torch) -> tuple[GpuFacts, ...]:
+    if not _optional(torch.cuda.is_available):
+        return ()
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        gpus.append(
+            GpuFacts(
+                index=index,
+                name=props.name,
+                capability=(props.major, props.minor),
+                memory_bytes=props.total_memory,
+                sm_count=props.multi_processor_count,
+                bf16_supported=props.major >= 8,
+            )
+        )
+    return tuple(gpus)
+
+
+def nvml_facts(probes: Probes) -> NvmlFacts:
+    try:
+        nvml = probes.nvml()
+        nvml.nvmlInit()
+    except Exception as error:  # noqa: BLE001 - no driver is a finding, not a crash
+        return NvmlFacts(None, None, None, error=first_line(error))
+    try:
+        driver = nvml.nvmlSystemGetDriverVersion()
+        return NvmlFacts(
+            driver_version=driver.decode() if isinstance(driver, bytes) else driver,
+            driver_cuda_version=_optional(nvml.nvmlSystemGetCudaDriverVersion),
+            device_count=_optional(nvml.nvmlDeviceGetCount),
+        )
+    except Exception as error:  # noqa: BLE001
+        return NvmlFacts(None, None, None, error=first_line(error))
+    finally:
+        _optional(nvml.nvmlShutdown)
+
+
+def env_facts(environ: dict[str, str]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in sorted(environ.items())
+        if key in ENV_VARS or key.startswith(ENV_PREFIXES)
+    }
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if NVIDIA_PACKAGE.match(name):
+            versions[name] = dist.version
+    return dict(sorted(versions.items()))
+
+
+def collect_facts(probes: Probes | None = None) -> Facts:
+    """Everything envcheck knows about this machine; never raises for a broken install."""
+    probes = probes or Probes()
+    torch, torch_error = probes.try_import("torch")
+    torchvision, torchvision_error = probes.try_import("torchvision") if torch else (None, None)
+    return Facts(
+        python=python_facts(),
+        system=system_facts(probes),
+        cpu=cpu_facts(),
+        torch=torch_facts(torch) if torch else None,
+        torch_error=first_line(torch_error) if torch_error else None,
+        torchvision_version=getattr(torchvision, "__version__", None),
+        torchvision_error=first_line(torchvision_error) if torchvision_error else None,
+        gpus=gpu_facts(torch) if torch else (),
+        nvml=nvml_facts(probes),
+        env=env_facts(probes.environ()),
+        packages=package_versions(),
+    )

@@ -1,0 +1,67 @@
+"""Assemble envcheck's result into one JSON-ready document."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections import Counter
+from typing import Any
+
+from envcheck.checks import CheckOptions, run_checks
+from envcheck.facts import Facts, collect_facts
+from envcheck.probes import Probes
+from envcheck.records import SCHEMA_VERSION, CheckResult, Status, to_jsonable
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvReport:
+    facts: Facts
+    checks: tuple[CheckResult, ...]
+    options: CheckOptions
+    created: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = Counter(result.status.value for result in self.checks)
+        return {status.value: counts.get(status.value, 0) for status in Status}
+
+    @property
+    def verdict(self) -> Status:
+        statuses = {result.status for result in self.checks}
+        for worst in (Status.FAIL, Status.WARN):
+            if worst in statuses:
+                return worst
+        return Status.PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "torchrig.envcheck",
+            "created": self.created,
+            "options": to_jsonable(self.options),
+            "verdict": self.verdict.value,
+            "counts": self.counts,
+            "facts": to_jsonable(self.facts),
+            "checks": [result.as_dict() for result in self.checks],
+        }
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def build_report(options: CheckOptions | None = None, probes: Probes | None = None) -> EnvReport:
+    probes = probes or Probes()
+    options = options or CheckOptions()
+    facts = collect_facts(probes)
+    checks = run_checks(facts, probes, options)
+    return EnvReport(facts=facts, checks=tuple(checks), options=options, created=now_iso())
+
+
+def snapshot(probes: Probes | None = None) -> dict[str, Any]:
+    """The environment a bench report embeds: envcheck's facts, versioned, no checks run."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": now_iso(),
+        "facts": to_jsonable(collect_facts(probes)),
+    }
