@@ -1,0 +1,94 @@
+"""The measurement protocol of one case (DESIGN.md, measurement rules 1-9).
+
+build -> count FLOPs -> first call (compile, timed as compile_s) -> warm up until
+steady -> calibrate K steps per round -> R timed rounds -> read loss and memory.
+Shared by `python -m bench run` (worker processes) and the pytest-benchmark cases.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import psutil
+import torch
+
+from bench.cases import Case
+from bench.config import TimingRules
+from bench.result import CaseResult
+from bench.timing import Clock, DeviceClock, measure_rounds, steps_for, time_round, warm_until_steady
+from bench.workload import TrainStep
+
+
+def device_clock(device: str) -> DeviceClock:
+    return DeviceClock(torch.cuda.synchronize if device.startswith("cuda") else None)
+
+
+def inductor_cache_counters() -> dict[str, int]:
+    from torch._dynamo.utils import counters
+
+    inductor = counters["inductor"]
+    return {"fxgraph_hits": int(inductor["fxgraph_cache_hit"]),
+            "fxgraph_misses": int(inductor["fxgraph_cache_miss"])}
+
+
+class CaseRun:
+    """One case, prepared up to the timed rounds; whoever times the rounds calls ``finish``."""
+
+    def __init__(self, case: Case, rules: TimingRules, checkpoint: Path | None = None,
+                 clock: Clock | None = None) -> None:
+        self.case = case
+        self.rules = rules
+        self.clock = clock or device_clock(case.device)
+        self.started = time.perf_counter()
+        torch._dynamo.reset()  # isolate cases: no graphs or guards carried over (rule 5)
+        if case.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        self.step = TrainStep(case, checkpoint)
+        self.result = CaseResult(case, "ok", params_trainable=self.step.parameters.trainable,
+                                 params_total=self.step.parameters.total,
+                                 grad_scaler_syncs=self.step.scaler is not None)
+
+    def prepare(self) -> int:
+        """Everything before the timed rounds; returns K, the steps per round."""
+        result = self.result
+        result.flops_per_step = self.step.count_flops()
+        compiled = self.case.backend != "eager"
+        before = inductor_cache_counters() if compiled else None
+        first_s = time_round(self.step, 1, self.clock)  # compile happens here
+        if compiled:
+            after = inductor_cache_counters()
+            result.compile_s = first_s
+            result.compile_cache = {key: after[key] - before[key] for key in after}
+        result.loss_start = self.step.loss_value()
+        second_s = time_round(self.step, 1, self.clock)
+        warmup, step_s = warm_until_steady(self.step, self.clock, self.rules, second_s)
+        result.warmup_rounds, result.warmup_s, result.warmup_steady = (
+            warmup.rounds, round(warmup.seconds, 4), warmup.steady)
+        result.steps_per_round = steps_for(step_s, self.rules.min_round_s)
+        return result.steps_per_round
+
+    def finish(self, round_s: list[float]) -> CaseResult:
+        """Record the raw rounds, final loss and memory; a non-finite loss fails the case."""
+        result = self.result
+        result.round_s = list(round_s)
+        result.loss_end = self.step.loss_value()
+        if self.case.device.startswith("cuda"):
+            result.peak_memory_bytes, result.memory_kind = torch.cuda.max_memory_allocated(), "cuda_max_allocated"
+        else:
+            result.peak_memory_bytes, result.memory_kind = psutil.Process().memory_info().rss, "rss"
+        for label, loss in (("start", result.loss_start), ("end", result.loss_end)):
+            if not math.isfinite(loss):
+                result.status, result.reason = "failed", f"non-finite loss at the {label} of the case ({loss})"
+        result.duration_s = round(time.perf_counter() - self.started, 4)
+        return result
+
+
+def measure_case(case: Case, rules: TimingRules, checkpoint: Path | None = None,
+                 clock: Clock | None = None) -> CaseResult:
+    run = CaseRun(case, rules, checkpoint, clock)
+    steps = run.prepare()
+    return run.finish(measure_rounds(run.step, run.clock, rules, steps))
+
