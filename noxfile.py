@@ -53,3 +53,10 @@ def envcheck(session: nox.Session) -> None:
     """Check the default environment's PyTorch install and write results/envcheck.json."""
     install_project(session, environments()[0])
     session.run("python", "-m", "envcheck", "--json", "results/envcheck.json", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmark suite (quick by default) and write a report under results/."""
+    install_project(session, environments()[0])
+    session.run("python", "-m", "bench", "run", *(session.posargs or ["--suite", "quick"]))

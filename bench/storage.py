@@ -158,7 +158,8 @@ def load_report(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: cannot read ({error})") from None
     except json.JSONDecodeError as error:
-        raise ReportError(f"{path}: not JSON ({error.msg} at line {error.lineno}); expected a torchrig report") from None
+        raise ReportError(
+            f"{path}: not JSON ({error.msg} at line {error.lineno}); expected a torchrig report") from None
     torchrig = data.get("torchrig") if isinstance(data, dict) else None
     if not isinstance(torchrig, dict) or torchrig.get("tool") != TOOL:
         raise ReportError(f"{path}: not a torchrig bench report (expected 'torchrig.tool' = {TOOL!r})")

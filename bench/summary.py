@@ -89,12 +89,10 @@ def render_summary(report: dict[str, Any], console: Console | None = None) -> No
             status = row.status if row.status == "ok" else f"[yellow]{row.status}[/]: {row.reason}"
             if row.unstable:
                 status += " [yellow](unstable: CV >= 10 %)[/]"
-            table.add_row(
-                row.case, _fmt(row.samples_per_s, ",.0f"), step, _fmt(row.speedup, ".2f") + ("x" if row.speedup else ""),
-                _fmt(row.compile_s, ".1f"), str(row.break_even) if row.break_even is not None else "-",
-                _fmt(row.mfu * 100 if row.mfu is not None else None, ".1f"),
-                _fmt(row.peak_memory_bytes / 2**20 if row.peak_memory_bytes else None, ",.0f") + " MiB"
-                if row.peak_memory_bytes else "-",
-                status,
-            )
+            speedup = f"{row.speedup:.2f}x" if row.speedup else "-"
+            break_even = "-" if row.break_even is None else str(row.break_even)
+            mfu = _fmt(row.mfu * 100 if row.mfu is not None else None, ".1f")
+            memory = f"{row.peak_memory_bytes / 2**20:,.0f} MiB" if row.peak_memory_bytes else "-"
+            table.add_row(row.case, _fmt(row.samples_per_s, ",.0f"), step, speedup, _fmt(row.compile_s, ".1f"),
+                          break_even, mfu, memory, status)
         console.print(table)
