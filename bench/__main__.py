@@ -1,8 +1,10 @@
-"""`python -m bench`: run the benchmark suite and write a report.
+"""`python -m bench`: run, compare, summarise, report and validate.
 
-Exit codes: 0 every case ok or skipped; 1 a case failed, ran out of memory,
-timed out or crashed; 2 bad usage (one line, nothing written); 130 interrupted
-(the report of the finished cases is still written).
+run       exit 0 every case ok or skipped; 1 a case failed, ran out of memory,
+          timed out or crashed; 130 interrupted (the finished cases are written)
+compare   exit 1 when --fail-above trips on a significant regression
+validate  exit 0 healthy (or no baseline yet), 1 broken, 3 degraded
+all       exit 2 on bad input: one line, no traceback, nothing overwritten
 """
 
 from __future__ import annotations
@@ -49,7 +51,30 @@ def build_parser() -> OneLineParser:
     run.add_argument("--rounds", type=int, help="timed rounds per case (at least 5)")
     run.add_argument("--case-timeout", type=float, metavar="SECONDS", help="kill a case after this long")
     run.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="reports go to OUT/<machine-id>/")
+    run.add_argument("--label", help="name of this run in merged summaries (default: machine and torch)")
     run.add_argument("--list", action="store_true", help="list the cases and exit")
+
+    compare = commands.add_parser("compare", help="compare reports case by case, with significance")
+    compare.add_argument("base", type=Path)
+    compare.add_argument("new", type=Path, nargs="+")
+    compare.add_argument("--fail-above", type=float, metavar="PCT",
+                         help="exit 1 when a significant regression exceeds PCT percent")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+
+    summary = commands.add_parser("summary", help="one table of cases x reports (samples/s, ratio to the first)")
+    summary.add_argument("files", type=Path, nargs="+")
+
+    report = commands.add_parser("report", help="Markdown, PNG plots and an HTML page from many reports")
+    report.add_argument("files", type=Path, nargs="+")
+    report.add_argument("--out", type=Path, required=True)
+
+    validate = commands.add_parser("validate", help="envcheck + a suite + compare against this hardware's baseline")
+    validate.add_argument("--suite", choices=config.SUITES, default="quick")
+    validate.add_argument("--device", choices=config.DEVICES, default="auto")
+    validate.add_argument("--baseline", type=Path, help="default: results/baselines/<device-name>.json")
+    validate.add_argument("--fail-above", type=float, default=10.0, metavar="PCT",
+                          help="a significant slowdown beyond PCT percent is degraded (default 10)")
+    validate.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT))
     return parser
 
 
@@ -74,11 +99,11 @@ def device_caps(device: str, facts: dict) -> DeviceCaps:
 
 def timing_rules(suite: config.Suite, args) -> config.TimingRules:
     rules = suite.timing
-    if args.rounds is not None:
+    if getattr(args, "rounds", None) is not None:
         if args.rounds < 5:
             raise UsageError(f"--rounds must be at least 5, got {args.rounds}")
         rules = dataclasses.replace(rules, rounds=args.rounds)
-    if args.case_timeout is not None:
+    if getattr(args, "case_timeout", None) is not None:
         if args.case_timeout <= 0:
             raise UsageError(f"--case-timeout must be > 0, got {args.case_timeout}")
         rules = dataclasses.replace(rules, case_timeout_s=args.case_timeout)
@@ -101,60 +126,148 @@ def progress_result(index: int, total: int, result: CaseResult) -> None:
     print(text + duration, flush=True)
 
 
-def command_run(args) -> int:
+def run_suite(args, suite_name: str, device_request: str, out: Path, label: str | None = None):
+    """Measure a suite and write its report; returns (report, path, outcome) or None for --list."""
     from bench.runner import run_cases
     from bench.storage import build_report, report_path, write_report
-    from bench.summary import render_summary
     from bench.worker import WorkerSettings
     from envcheck import snapshot
 
-    suite = config.SUITE_DEFS[args.suite]
+    suite = config.SUITE_DEFS[suite_name]
     rules = timing_rules(suite, args)
-    batch_sizes = int_list(args.batch_sizes) if args.batch_sizes else None
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; expected a state dict saved by torch.save")
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a file; expected a directory")
+    batch_sizes = int_list(args.batch_sizes) if getattr(args, "batch_sizes", None) else None
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None and not checkpoint.is_file():
+        raise UsageError(f"--checkpoint {checkpoint}: no such file; expected a state dict saved by torch.save")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; expected a directory")
     started = time.perf_counter()
     environment = snapshot()
     facts = environment["facts"]
-    device = resolve_device(args.device, facts)
+    device = resolve_device(device_request, facts)
     try:
-        cases = expand(suite, device, models=args.models, modes=args.modes, backends=args.backends,
-                       precisions=args.precisions, batch_sizes=batch_sizes, channels_last=args.channels_last)
+        cases = expand(suite, device, models=getattr(args, "models", None), modes=getattr(args, "modes", None),
+                       backends=getattr(args, "backends", None), precisions=getattr(args, "precisions", None),
+                       batch_sizes=batch_sizes, channels_last=getattr(args, "channels_last", False))
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    if args.list:
+    if getattr(args, "list", False):
         for case in cases:
             print(case.id)
-        return EXIT_OK
-    print(f"torchrig bench: suite {suite.name}, {len(cases)} cases on {device}")
+        return None
+    print(f"torchrig bench: suite {suite.name}, {len(cases)} cases on {device}", flush=True)
     with tempfile.TemporaryDirectory(prefix="torchrig-ckpt-") as checkpoint_dir:
-        settings = WorkerSettings(rules, args.checkpoint, Path(checkpoint_dir))
+        settings = WorkerSettings(rules, checkpoint, Path(checkpoint_dir))
         outcome = run_cases(cases, device_caps(device, facts), settings,
                             on_start=progress_start, on_result=progress_result)
     if outcome.interrupted:
         print("\ninterrupted: writing the report of the cases finished so far", flush=True)
-    run_info = {"suite": suite.name, "device": device, "argv": sys.argv[1:], "cases_planned": len(cases),
-                "cases_finished": len(outcome.results), "interrupted": outcome.interrupted,
-                "wall_s": round(time.perf_counter() - started, 3)}
+    run_info = {"suite": suite.name, "device": device, "label": label, "argv": sys.argv[1:],
+                "cases_planned": len(cases), "cases_finished": len(outcome.results),
+                "interrupted": outcome.interrupted, "wall_s": round(time.perf_counter() - started, 3)}
     report = build_report(outcome.results, environment=environment, device=device, run=run_info,
                           ceilings=outcome.ceilings, rules=rules)
-    path = write_report(report, report_path(args.out, report, suite.name))
+    path = write_report(report, report_path(out, report, suite.name))
+    return report, path, outcome
+
+
+def failed_cases(outcome) -> list[CaseResult]:
+    return [r for r in outcome.results if r.status not in ("ok", "skipped")]
+
+
+def command_run(args) -> int:
+    from bench.summary import render_summary
+
+    ran = run_suite(args, args.suite, args.device, args.out, args.label)
+    if ran is None:
+        return EXIT_OK
+    report, path, outcome = ran
     render_summary(report)
     print(f"report: {path}")
     if outcome.interrupted:
         return EXIT_INTERRUPTED
-    bad = [r for r in outcome.results if r.status not in ("ok", "skipped")]
-    return EXIT_FAIL if bad else EXIT_OK
+    return EXIT_FAIL if failed_cases(outcome) else EXIT_OK
+
+
+def load_reports(paths: list[Path]):
+    from bench.merge import load_labelled
+    from bench.storage import ReportError
+
+    try:
+        return load_labelled(paths)
+    except ReportError as error:
+        raise UsageError(str(error)) from None
+
+
+def command_compare(args) -> int:
+    from bench.compare import compare_reports
+    from bench.summary import render_comparison
+
+    if args.fail_above is not None and args.fail_above < 0:
+        raise UsageError(f"--fail-above must be >= 0, got {args.fail_above}")
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    base, *news = load_reports([args.base, *args.new])
+    exit_code = EXIT_OK
+    for new in news:
+        comparison = compare_reports(base.report, new.report, base_name=str(base.path), new_name=str(new.path),
+                                     alpha=args.alpha)
+        render_comparison(comparison)
+        if args.fail_above is not None:
+            regressions = comparison.regressions(args.fail_above)
+            if regressions:
+                worst = ", ".join(f"{r.label} {r.change_pct:+.1f}%" for r in regressions)
+                print(f"compare: FAIL: {len(regressions)} significant regression(s) beyond "
+                      f"{args.fail_above:g}%: {worst}")
+                exit_code = EXIT_FAIL
+    return exit_code
+
+
+def command_summary(args) -> int:
+    from bench.summary import render_merged
+
+    render_merged(load_reports(args.files))
+    return EXIT_OK
+
+
+def command_report(args) -> int:
+    from bench.plots import write_report_dir
+
+    labelled = load_reports(args.files)
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; expected a directory")
+    try:
+        written = write_report_dir(labelled, args.out)
+    except RuntimeError as error:  # matplotlib missing
+        raise UsageError(str(error)) from None
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def command_validate(args) -> int:
+    from bench.validate import validate
+
+    if args.fail_above < 0:
+        raise UsageError(f"--fail-above must be >= 0, got {args.fail_above}")
+    if args.baseline is not None and not args.baseline.is_file():
+        raise UsageError(f"--baseline {args.baseline}: no such file")
+    return validate(args, run_suite)
+
+
+COMMANDS = {"run": command_run, "compare": command_compare, "summary": command_summary,
+            "report": command_report, "validate": command_validate}
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return command_run(args)
+        return COMMANDS[args.command](args)
     except UsageError as error:
         exit_usage(PROG, error)
+    except ModuleNotFoundError as error:  # an environment without the project's dependencies
+        exit_usage(PROG, UsageError(f"missing package {error.name!r}: install torchrig's dependencies "
+                                    "(pip install -e .) or run `python -m envcheck`"))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import itertools
 from collections.abc import Sequence
 
 from bench import config
-from models import REGISTRY
 
 
 class ConfigError(ValueError):
@@ -77,6 +76,8 @@ def _choose(name: str, given: Sequence[str] | None, valid: Sequence[str], errors
 
 def validate_axes(models=None, modes=None, backends=None, precisions=None, batch_sizes=None) -> None:
     """Collect every configuration error into one message (torchtune's habit)."""
+    from models import REGISTRY  # imports torch: only when there is a model to check
+
     errors: list[str] = []
     _choose("model", models, tuple(REGISTRY), errors)
     _choose("mode", modes, config.MODES, errors)

@@ -96,3 +96,51 @@ def render_summary(report: dict[str, Any], console: Console | None = None) -> No
             table.add_row(row.case, _fmt(row.samples_per_s, ",.0f"), step, speedup, _fmt(row.compile_s, ".1f"),
                           break_even, mfu, memory, status)
         console.print(table)
+
+
+def render_comparison(comparison, console: Console | None = None) -> None:
+    """Environment differences first, then one row per matched case."""
+    console = console or Console(width=None if Console().is_terminal else 160)
+    console.print(f"[bold]{comparison.new_name}[/] against [bold]{comparison.base_name}[/]")
+    if comparison.environment_differences:
+        console.print("[yellow]Environments differ; the comparison crosses them:[/]")
+        for label, base, new in comparison.environment_differences:
+            console.print(f"  {label}: {base} -> {new}")
+    else:
+        console.print("Same environment (GPU, driver, torch, CUDA, cuDNN, CPU, Python).")
+    table = Table(title_justify="left")
+    for column in ("case", "base samples/s", "new samples/s", "ratio", "change", "p", "verdict"):
+        table.add_column(column, justify="left" if column in ("case", "verdict") else "right")
+    styles = {"faster": "green", "slower": "bold red", "same": "dim"}
+    for row in comparison.cases:
+        style = styles.get(row.verdict, "yellow")
+        change = f"{row.change_pct:+.1f}%" if row.change_pct is not None else "-"
+        table.add_row(row.label, _fmt(row.base_samples_per_s, ",.0f"), _fmt(row.new_samples_per_s, ",.0f"),
+                      _fmt(row.ratio, ".3f"), change, _fmt(row.p_value, ".3f"), f"[{style}]{row.verdict}[/]")
+    console.print(table)
+    for side, names in (("base", comparison.only_base), ("new", comparison.only_new)):
+        if names:
+            console.print(f"only in {side}: " + ", ".join(names))
+
+
+def render_merged(labelled, console: Console | None = None) -> None:
+    """Rows = cases, columns = reports: samples/s, and the ratio to the first report."""
+    from bench.merge import merged_rows
+
+    console = console or Console(width=None if Console().is_terminal else 200)
+    table = Table(title="samples/s per environment (ratio to the first)", title_justify="left")
+    table.add_column("case")
+    for item in labelled:
+        table.add_column(item.label, justify="right")
+    for row in merged_rows(labelled):
+        cells = []
+        for index, cell in enumerate(row.cells):
+            value = row.samples_per_s(index)
+            if value is None:
+                cells.append(cell["status"] if cell else "-")
+            elif index == 0:
+                cells.append(f"{value:,.0f}")
+            else:
+                cells.append(f"{value:,.0f} ({_fmt(row.ratio(index), '.2f')}x)")
+        table.add_row(row.case, *cells)
+    console.print(table)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import os
 import platform
 import re
 import socket
 import sys
-
-import psutil
 
 from envcheck.probes import Probes
 from envcheck.records import first_line
@@ -165,6 +164,10 @@ def cpu_model() -> str | None:
 
 
 def cpu_facts() -> CpuFacts:
+    try:
+        import psutil
+    except ImportError:  # a broken install still gets a report
+        return CpuFacts(model=cpu_model(), physical_cores=None, logical_cores=os.cpu_count(), ram_bytes=None)
     return CpuFacts(
         model=cpu_model(),
         physical_cores=psutil.cpu_count(logical=False),
