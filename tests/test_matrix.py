@@ -1,0 +1,57 @@
+"""The environment matrix declared in pyproject.toml."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.matrix import Environment, MatrixError, load_environments
+from tests.conftest import ROOT
+
+
+def test_the_projects_matrix_parses():
+    envs = load_environments(ROOT / "pyproject.toml")
+    names = [env.name for env in envs]
+    assert names[-1] == "system" and envs[-1].system
+    pinned = [env for env in envs if not env.system]
+    assert len(pinned) >= 2 and len({env.torch for env in pinned}) == len(pinned)
+    assert all(env.torch.startswith("2.") and env.torchvision.startswith("0.") for env in pinned)
+
+
+def test_broken_entries_are_reported_and_the_valid_ones_kept(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('''
+[[tool.torchrig.environments]]
+name = "good"
+torch = "2.14.1"
+torchvision = "0.29.1"
+
+[[tool.torchrig.environments]]
+name = "no-vision"
+torch = "2.11.0"
+
+[[tool.torchrig.environments]]
+torch = "2.10.0"
+torchvision = "0.25.0"
+
+[[tool.torchrig.environments]]
+name = "good"
+system = true
+
+[[tool.torchrig.environments]]
+name = "sys"
+system = true
+''')
+    with pytest.raises(MatrixError) as error:
+        load_environments(pyproject)
+    message = str(error.value)
+    assert "environment 'no-vision': needs torchvision" in message
+    assert "entry 2 has no name" in message
+    assert "environment 'good' is declared twice" in message
+    assert error.value.valid == [Environment("good", "2.14.1", "0.29.1"), Environment("sys", system=True)]
+
+
+def test_an_empty_matrix_is_an_error(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[project]\nname = 'x'\n")
+    with pytest.raises(MatrixError, match="declares no"):
+        load_environments(pyproject)
