@@ -51,6 +51,8 @@ def build_parser() -> OneLineParser:
     run.add_argument("--rounds", type=int, help="timed rounds per case (at least 5)")
     run.add_argument("--case-timeout", type=float, metavar="SECONDS", help="kill a case after this long")
     run.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="reports go to OUT/<machine-id>/")
+    add_data_options(run)
+    run.add_argument("--workers", type=int, default=None, help="DataLoader workers of end-to-end cases")
     run.add_argument("--label", help="name of this run in merged summaries (default: machine and torch)")
     run.add_argument("--list", action="store_true", help="list the cases and exit")
 
@@ -68,6 +70,16 @@ def build_parser() -> OneLineParser:
     report.add_argument("files", type=Path, nargs="+")
     report.add_argument("--out", type=Path, required=True)
 
+    tta = commands.add_parser("tta", help="time to accuracy: train and fine-tune the CNN to a target")
+    add_data_options(tta, default="synthetic-digits")
+    tta.add_argument("--device", choices=config.DEVICES, default="auto")
+    tta.add_argument("--recipes", type=comma_list, default=("seed", "tuned"), help="comma list of seed, tuned")
+    tta.add_argument("--target", type=float, default=99.0, help="test accuracy %% to reach (default 99.0)")
+    tta.add_argument("--finetune-target", type=float, default=98.0,
+                     help="accuracy %% for pre-training on 0-4 and fine-tuning on 5-9 (default 98.0)")
+    tta.add_argument("--workers", type=int, default=None)
+    tta.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT))
+
     validate = commands.add_parser("validate", help="envcheck + a suite + compare against this hardware's baseline")
     validate.add_argument("--suite", choices=config.SUITES, default="quick")
     validate.add_argument("--device", choices=config.DEVICES, default="auto")
@@ -76,6 +88,29 @@ def build_parser() -> OneLineParser:
                           help="a significant slowdown beyond PCT percent is degraded (default 10)")
     validate.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT))
     return parser
+
+
+def add_data_options(parser, default: str = "synthetic-device") -> None:
+    parser.add_argument("--data", choices=("synthetic-device", "mnist", "synthetic-digits"), default=default,
+                        help="synthetic-device: a fixed batch on the device (model speed); mnist or "
+                             "synthetic-digits: through a DataLoader (end to end)")
+    parser.add_argument("--data-dir", type=Path, help="folder holding MNIST/raw (for --data mnist)")
+    parser.add_argument("--download", action="store_true", help="fetch MNIST if it is missing (off by default)")
+
+
+def check_data(args):
+    """Load the training split once here, so that a data problem is one line and exit 2."""
+    from bench.data import DataError, dataset
+
+    if args.data == "synthetic-device":
+        return None
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers must be >= 0, got {args.workers}")
+    try:
+        dataset(args.data, args.data_dir, train=True, download=args.download)
+        return dataset(args.data, args.data_dir, train=False, download=args.download)
+    except DataError as error:
+        raise UsageError(str(error)) from None
 
 
 def resolve_device(requested: str, facts: dict) -> str:
@@ -142,13 +177,15 @@ def run_suite(args, suite_name: str, device_request: str, out: Path, label: str 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; expected a directory")
     started = time.perf_counter()
+    check_data(args)
     environment = snapshot()
     facts = environment["facts"]
     device = resolve_device(device_request, facts)
     try:
         cases = expand(suite, device, models=getattr(args, "models", None), modes=getattr(args, "modes", None),
                        backends=getattr(args, "backends", None), precisions=getattr(args, "precisions", None),
-                       batch_sizes=batch_sizes, channels_last=getattr(args, "channels_last", False))
+                       batch_sizes=batch_sizes, channels_last=getattr(args, "channels_last", False),
+                       data=getattr(args, "data", "synthetic-device"))
     except ConfigError as error:
         raise UsageError(str(error)) from None
     if getattr(args, "list", False):
@@ -157,7 +194,8 @@ def run_suite(args, suite_name: str, device_request: str, out: Path, label: str 
         return None
     print(f"torchrig bench: suite {suite.name}, {len(cases)} cases on {device}", flush=True)
     with tempfile.TemporaryDirectory(prefix="torchrig-ckpt-") as checkpoint_dir:
-        settings = WorkerSettings(rules, checkpoint, Path(checkpoint_dir))
+        settings = WorkerSettings(rules, checkpoint, Path(checkpoint_dir), getattr(args, "data_dir", None),
+                                  workers_for(args))
         outcome = run_cases(cases, device_caps(device, facts), settings,
                             on_start=progress_start, on_result=progress_result)
     if outcome.interrupted:
@@ -169,6 +207,13 @@ def run_suite(args, suite_name: str, device_request: str, out: Path, label: str 
                           ceilings=outcome.ceilings, rules=rules)
     path = write_report(report, report_path(out, report, suite.name))
     return report, path, outcome
+
+
+def workers_for(args) -> int:
+    from bench.data import default_workers
+
+    given = getattr(args, "workers", None)
+    return default_workers() if given is None else given
 
 
 def failed_cases(outcome) -> list[CaseResult]:
@@ -255,8 +300,46 @@ def command_validate(args) -> int:
     return validate(args, run_suite)
 
 
+def command_tta(args) -> int:
+    from bench.storage import machine_id, now_iso, write_report
+    from bench.summary import render_tta
+    from bench.tta import SEED, run_recipe, tuned
+    from envcheck import snapshot
+
+    unknown = [name for name in args.recipes if name not in ("seed", "tuned")]
+    if unknown:
+        raise UsageError(f"unknown recipe {unknown[0]!r} (expected seed, tuned)")
+    for name, value in (("--target", args.target), ("--finetune-target", args.finetune_target)):
+        if not 0 < value <= 100:
+            raise UsageError(f"{name} must be a percentage in (0, 100], got {value}")
+    if args.data == "synthetic-device":
+        raise UsageError("tta needs real samples: --data mnist or synthetic-digits")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; expected a directory")
+    from bench.data import dataset
+
+    test = check_data(args)
+    train = dataset(args.data, args.data_dir, train=True, download=False)
+    environment = snapshot()
+    device = resolve_device(args.device, environment["facts"])
+    recipes = {"seed": SEED, "tuned": tuned(device)}
+    results = []
+    for name in args.recipes:
+        print(f"tta: recipe {name} on {device} ({args.data}) ...", flush=True)
+        results.append(run_recipe(recipes[name], train, test, target=args.target,
+                                  finetune_target=args.finetune_target, device=device, workers=workers_for(args)))
+    document = {"schema_version": 1, "torchrig": {"tool": "torchrig.tta"}, "datetime": now_iso(),
+                "data": args.data, "device": device, "target": args.target,
+                "finetune_target": args.finetune_target, "environment": environment, "recipes": results}
+    path = write_report(document, Path(args.out) / machine_id(environment["facts"], device)
+                        / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-tta.json")
+    render_tta(document)
+    print(f"report: {path}")
+    return EXIT_OK
+
+
 COMMANDS = {"run": command_run, "compare": command_compare, "summary": command_summary,
-            "report": command_report, "validate": command_validate}
+            "report": command_report, "validate": command_validate, "tta": command_tta}
 
 
 def main(argv: list[str] | None = None) -> int:

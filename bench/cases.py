@@ -32,6 +32,8 @@ class Case:
         parts = [self.model, self.mode, self.backend, self.precision, f"bs{self.batch_size}", self.device]
         if self.channels_last:
             parts.append("cl")
+        if self.data != "synthetic-device":
+            parts.append(self.data)
         return "-".join(parts)
 
     @property
@@ -54,6 +56,11 @@ class DeviceCaps:
 
 def unsupported_reason(case: Case, caps: DeviceCaps) -> str | None:
     """Why ``case`` cannot run on this device, or None. Recorded as 'skipped'."""
+    if case.data != "synthetic-device":
+        from models import get_model
+
+        if get_model(case.model).input_shape != (1, 28, 28):
+            return f"{case.model} does not take 28x28 digit images ({case.data} data)"
     if caps.kind == "cpu":
         if case.precision == "tf32":
             return "TF32 is a CUDA (Ampere and newer) matmul mode"
@@ -91,7 +98,8 @@ def validate_axes(models=None, modes=None, backends=None, precisions=None, batch
 
 
 def expand(suite: config.Suite, device_kind: str, *, models=None, modes=None, backends=None,
-           precisions=None, batch_sizes=None, channels_last: bool = False) -> list[Case]:
+           precisions=None, batch_sizes=None, channels_last: bool = False,
+           data: str = "synthetic-device") -> list[Case]:
     """The suite's cases for a device; a given axis replaces the suite's value for it."""
     validate_axes(models, modes, backends, precisions, batch_sizes)
     defaults = config.DEFAULT_BATCH_SIZES[device_kind]
@@ -106,6 +114,6 @@ def expand(suite: config.Suite, device_kind: str, *, models=None, modes=None, ba
                     batch_sizes or block.batch_sizes or defaults[model])
             for mode, backend, precision, size in itertools.product(*axes):
                 case = Case(model, mode, backend, precision, size, device_kind,
-                            channels_last=channels_last and model == "cnn")
+                            channels_last=channels_last and model == "cnn", data=data)
                 cases.setdefault(case.id, case)
     return list(cases.values())

@@ -9,6 +9,7 @@ import dataclasses
 import json
 from typing import Any
 
+from bench.cases import Case
 from bench.stats_test import mann_whitney_u
 from bench.storage import all_cases
 
@@ -33,9 +34,8 @@ def case_key(case: dict[str, Any]) -> str:
 
 
 def case_label(case: dict[str, Any]) -> str:
-    parts = [case["model"], case["mode"], case["backend"], case["precision"], f"bs{case['batch_size']}",
-             case["device"]]
-    return "-".join(parts) + ("-cl" if case.get("channels_last") else "")
+    """The case's id, from a report's case record."""
+    return Case(**case).id
 
 
 def step_times(record: dict[str, Any]) -> list[float]:

@@ -39,7 +39,10 @@ def bench_session(config_: pytest.Config) -> BenchSession:
     global _SESSION
     if _SESSION is None:
         from bench.__main__ import resolve_device
+        from bench.measure import settle_compile_workers
         from envcheck import snapshot
+
+        settle_compile_workers()
 
         environment = snapshot()
         device = resolve_device(config_.getoption("--bench-device"), environment["facts"])

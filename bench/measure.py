@@ -18,7 +18,24 @@ from bench.cases import Case
 from bench.config import TimingRules
 from bench.result import CaseResult
 from bench.timing import Clock, DeviceClock, measure_rounds, steps_for, time_round, warm_until_steady
-from bench.workload import TrainStep
+from bench.workload import LoaderTrainStep, TrainStep
+
+
+def settle_compile_workers() -> None:
+    """Start inductor's compile-worker pool now and wait until it is idle.
+
+    Left alone, the first torch import of dynamo's inductor backend spawns the
+    pool, whose processes import torch for seconds: on a small machine that burst
+    lands inside whichever case runs first (seen here: the first case 3x slower).
+    Private API, so best effort: without it the pool starts inside compile_s.
+    """
+    try:
+        from torch._inductor.async_compile import AsyncCompile, maybe_warm_pool
+
+        maybe_warm_pool()
+        AsyncCompile.wait_pool_ready(timeout=120)
+    except Exception:  # noqa: BLE001 - an older or newer torch without these hooks
+        pass
 
 
 def device_clock(device: str) -> DeviceClock:
@@ -37,7 +54,7 @@ class CaseRun:
     """One case, prepared up to the timed rounds; whoever times the rounds calls ``finish``."""
 
     def __init__(self, case: Case, rules: TimingRules, checkpoint: Path | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, data=None, workers: int = 0) -> None:
         self.case = case
         self.rules = rules
         self.clock = clock or device_clock(case.device)
@@ -46,7 +63,8 @@ class CaseRun:
         if case.device.startswith("cuda"):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-        self.step = TrainStep(case, checkpoint)
+        self.step = (TrainStep(case, checkpoint) if data is None
+                     else LoaderTrainStep(case, data, workers, checkpoint))
         self.result = CaseResult(case, "ok", params_trainable=self.step.parameters.trainable,
                                  params_total=self.step.parameters.total,
                                  grad_scaler_syncs=self.step.scaler is not None)
@@ -75,6 +93,7 @@ class CaseRun:
         result = self.result
         result.round_s = list(round_s)
         result.loss_end = self.step.loss_value()
+        self.step.close()
         if self.case.device.startswith("cuda"):
             result.peak_memory_bytes, result.memory_kind = torch.cuda.max_memory_allocated(), "cuda_max_allocated"
         else:
@@ -87,8 +106,8 @@ class CaseRun:
 
 
 def measure_case(case: Case, rules: TimingRules, checkpoint: Path | None = None,
-                 clock: Clock | None = None) -> CaseResult:
-    run = CaseRun(case, rules, checkpoint, clock)
+                 clock: Clock | None = None, data=None, workers: int = 0) -> CaseResult:
+    run = CaseRun(case, rules, checkpoint, clock, data, workers)
     steps = run.prepare()
     return run.finish(measure_rounds(run.step, run.clock, rules, steps))
 

@@ -50,7 +50,8 @@ class Worker:
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")  # no CUDA state inherited by fork
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, self.settings), daemon=True)
+        # not a daemon: end-to-end cases start DataLoader workers, which daemons may not
+        self.process = context.Process(target=serve, args=(child, self.settings))
         self.process.start()
         child.close()
 

@@ -144,3 +144,18 @@ def render_merged(labelled, console: Console | None = None) -> None:
                 cells.append(f"{value:,.0f} ({_fmt(row.ratio(index), '.2f')}x)")
         table.add_row(row.case, *cells)
     console.print(table)
+
+
+def render_tta(document: dict, console: Console | None = None) -> None:
+    """One row per recipe and phase: reached or not, wall time, epochs, final accuracy."""
+    console = console or Console(width=None if Console().is_terminal else 160)
+    table = Table(title=f"time to accuracy on {document['device']} ({document['data']}; target "
+                        f"{document['target']} %, fine-tune {document['finetune_target']} %)", title_justify="left")
+    for column in ("recipe", "phase", "reached", "wall s", "epochs", "accuracy %"):
+        table.add_column(column, justify="left" if column in ("recipe", "phase") else "right")
+    for result in document["recipes"]:
+        for phase in ("scratch", "pretrain", "finetune"):
+            row = result[phase]
+            table.add_row(result["recipe"]["name"], phase, "yes" if row["reached"] else "[red]no[/]",
+                          f"{row['wall_s']:.1f}", f"{row['epochs']:.2f}", f"{row['accuracy']:.2f}")
+    console.print(table)

@@ -8,6 +8,7 @@ failed); the runner turns a dead or silent worker into crashed or timeout.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import time
@@ -24,6 +25,8 @@ class WorkerSettings:
     rules: TimingRules
     checkpoint: Path | None  # given by the user; else made per model in checkpoint_dir
     checkpoint_dir: Path
+    data_dir: Path | None = None  # for end-to-end cases on MNIST
+    workers: int = 0  # DataLoader worker processes of end-to-end cases
 
 
 def inject_fault(fault: str) -> None:
@@ -56,6 +59,14 @@ def checkpoint_for(case: Case, settings: WorkerSettings) -> Path | None:
     return path
 
 
+@functools.cache
+def training_data(source: str, data_dir: Path | None):
+    """The training split of an end-to-end case's data, loaded once per worker."""
+    from bench.data import dataset
+
+    return dataset(source, data_dir, train=True)
+
+
 def run_case(case: Case, settings: WorkerSettings) -> CaseResult:
     """Measure one case; Python-level failures become a status, never an exception."""
     import torch
@@ -66,7 +77,9 @@ def run_case(case: Case, settings: WorkerSettings) -> CaseResult:
     try:
         if case.fault:
             inject_fault(case.fault)
-        return measure_case(case, settings.rules, checkpoint_for(case, settings))
+        data = training_data(case.data, settings.data_dir) if case.data != "synthetic-device" else None
+        return measure_case(case, settings.rules, checkpoint_for(case, settings), data=data,
+                            workers=settings.workers)
     except torch.OutOfMemoryError as error:
         status, reason = "oom", first_line(error)
     except Exception as error:  # noqa: BLE001 - a failing case is recorded, the run goes on
@@ -94,6 +107,9 @@ def measure_ceilings(device: str, precisions: list[str]) -> dict[str, float | st
 def serve(conn, settings: WorkerSettings) -> None:
     """Answer (kind, payload) requests until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
+    from bench.measure import settle_compile_workers
+
+    settle_compile_workers()
     while True:
         request = conn.recv()
         if request is None:

@@ -93,6 +93,9 @@ class TrainStep:
         """The last step's loss, read on the host (synchronises: call outside timing)."""
         return float("nan") if self.loss is None else self.loss.float().item()
 
+    def close(self) -> None:
+        """Release what the step holds outside the process (DataLoader workers)."""
+
     def count_flops(self) -> int:
         """FLOPs of one forward+backward in eager (torch.utils.flop_counter); no update."""
         from torch.utils.flop_counter import FlopCounterMode
@@ -102,3 +105,36 @@ class TrainStep:
             self.loss_of(self.model).backward()
         self.optimizer.zero_grad(set_to_none=True)
         return counter.get_total_flops()
+
+
+class LoaderTrainStep(TrainStep):
+    """An end-to-end step: the next batch from a DataLoader (workers, pinned memory,
+    non-blocking copy), then the same optimisation step. The input pipeline is part
+    of what is timed, so the case's data source is recorded as the real one."""
+
+    def __init__(self, case: Case, data, workers: int, checkpoint: Path | None = None) -> None:
+        super().__init__(case, checkpoint)
+        from bench.data import loader
+
+        self.loader = loader(data, case.batch_size, device=case.device, shuffle=True, workers=workers,
+                             drop_last=True)
+        if len(self.loader) == 0:
+            raise ValueError(f"the dataset has fewer than {case.batch_size} samples: no full batch")
+        self.batches = iter(self.loader)
+
+    def next_batch(self):
+        try:
+            return next(self.batches)
+        except StopIteration:  # a new epoch
+            self.batches = iter(self.loader)
+            return next(self.batches)
+
+    def __call__(self) -> None:
+        images, labels = self.next_batch()
+        self.inputs = images.to(self.device, non_blocking=True)
+        self.targets = labels.to(self.device, non_blocking=True)
+        super().__call__()
+
+    def close(self) -> None:
+        self.batches = None
+        self.loader = None

@@ -1,0 +1,123 @@
+"""MNIST through torchvision's real loading path on tiny IDX files; the synthetic digit set; TTA."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+
+import pytest
+import torch
+
+from bench.data import MNIST_FILES, DataError, SyntheticDigits, by_labels, dataset, mnist
+from tests.conftest import run_module
+
+
+def idx_images(images: torch.Tensor) -> bytes:
+    count, rows, cols = images.shape
+    return struct.pack(">IIII", 0x803, count, rows, cols) + images.to(torch.uint8).numpy().tobytes()
+
+
+def idx_labels(labels: torch.Tensor) -> bytes:
+    return struct.pack(">II", 0x801, labels.numel()) + labels.to(torch.uint8).numpy().tobytes()
+
+
+def write_mnist(root, train_size=256, test_size=64, compress=True, seed=0):
+    """MNIST-format files made from the synthetic digits, gzip-compressed like the originals."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    digits = SyntheticDigits(train_size=train_size, test_size=test_size, noise=0.3, seed=seed)
+    for prefix, train in (("train", True), ("t10k", False)):
+        images, labels = digits.split(train).tensors
+        pixels = ((images.squeeze(1) - images.min()) / (images.max() - images.min()) * 255).round()
+        for kind, payload in (("images-idx3-ubyte", idx_images(pixels)), ("labels-idx1-ubyte", idx_labels(labels))):
+            path = raw / f"{prefix}-{kind}"
+            if compress:
+                path = path.with_name(path.name + ".gz")
+                payload = gzip.compress(payload)
+            path.write_bytes(payload)
+    return raw
+
+
+def test_gzip_idx_files_load_through_torchvision(tmp_path):
+    write_mnist(tmp_path)
+    train = mnist(tmp_path, train=True)
+    image, label = train[0]
+    assert len(train) == 256 and image.shape == (1, 28, 28)
+    assert -1.0 <= image.min() and image.max() <= 1.0  # ToTensor then Normalize((0.5,), (0.5,))
+    assert 0 <= label < 10
+    assert len(mnist(tmp_path, train=False)) == 64
+    assert all((tmp_path / "MNIST" / "raw" / name).exists() for name in MNIST_FILES)  # unpacked locally
+
+
+def test_missing_files_name_what_is_expected_and_download(tmp_path):
+    with pytest.raises(DataError) as error:
+        mnist(tmp_path, train=True)
+    message = str(error.value)
+    assert "train-images-idx3-ubyte" in message and "--download" in message
+
+
+def test_corrupt_files_are_a_data_error(tmp_path):
+    raw = write_mnist(tmp_path, compress=False)
+    (raw / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+    with pytest.raises(DataError, match="may be corrupt"):
+        mnist(tmp_path, train=True)
+
+
+def test_corrupt_gzip_is_a_data_error(tmp_path):
+    raw = write_mnist(tmp_path)
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="not a readable gzip file"):
+        mnist(tmp_path, train=True)
+
+
+def test_synthetic_digits_are_deterministic_and_split_by_label():
+    first, second = SyntheticDigits().split(True), SyntheticDigits().split(True)
+    assert torch.equal(first.tensors[0], second.tensors[0])
+    high = by_labels(first, range(5, 10), relabel=True)
+    labels = {int(high[i][1]) for i in range(200)}
+    assert labels <= {0, 1, 2, 3, 4} and len(labels) == 5
+
+
+def test_mnist_needs_a_data_dir():
+    with pytest.raises(DataError, match="--data-dir"):
+        dataset("mnist", None, train=True)
+
+
+@pytest.mark.slow
+def test_end_to_end_mnist_case_records_its_data_source(tmp_path):
+    write_mnist(tmp_path / "data", train_size=512)
+    done = run_module("bench", "run", "--device", "cpu", "--suite", "smoke", "--models", "cnn,mlp-large",
+                      "--modes", "train", "--backends", "eager", "--precisions", "fp32", "--batch-sizes", "32",
+                      "--data", "mnist", "--data-dir", str(tmp_path / "data"), "--workers", "1",
+                      "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    (path,) = (tmp_path / "out").glob("*/*.json")
+    report = json.loads(path.read_text())
+    (entry,) = report["benchmarks"]
+    assert entry["extra_info"]["case"]["data"] == "mnist"
+    assert entry["name"] == "test_case[cnn-train-eager-fp32-bs32-cpu-mnist]"
+    (skipped,) = report["torchrig"]["unmeasured"]
+    assert skipped["status"] == "skipped" and "28x28" in skipped["reason"]
+
+
+def test_bench_run_with_missing_mnist_is_exit_2(tmp_path):
+    done = run_module("bench", "run", "--device", "cpu", "--data", "mnist", "--data-dir", str(tmp_path),
+                      "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "--download" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_time_to_accuracy_on_learnable_synthetic_data(tmp_path):
+    from bench.tta import SEED, run_recipe
+
+    digits = SyntheticDigits(train_size=3000, test_size=500)
+    result = run_recipe(SEED, digits.split(True), digits.split(False), target=97.0, finetune_target=97.0,
+                        device="cpu", workers=0)
+    scratch = result["scratch"]
+    assert scratch["reached"] and scratch["accuracy"] >= 97.0
+    assert scratch["curve"][-1]["accuracy"] == scratch["accuracy"]
+    assert result["pretrain"]["reached"] and result["finetune"]["reached"]
+    assert result["finetune"]["accuracy"] >= 97.0
