@@ -10,6 +10,7 @@ all       exit 2 on bad input: one line, no traceback, nothing overwritten
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import sys
 import tempfile
 import time
@@ -53,6 +54,11 @@ def build_parser() -> OneLineParser:
     run.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="reports go to OUT/<machine-id>/")
     add_data_options(run)
     run.add_argument("--workers", type=int, default=None, help="DataLoader workers of end-to-end cases")
+    scale = run.add_argument_group("data-parallel (torchrun + DistributedDataParallel)")
+    scale.add_argument("--nproc-per-node", type=int, help="processes per node; runs the cases under torchrun")
+    scale.add_argument("--nnodes", type=int, default=1)
+    scale.add_argument("--node-rank", type=int, default=0)
+    scale.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of a multi-node run")
     run.add_argument("--label", help="name of this run in merged summaries (default: machine and torch)")
     run.add_argument("--list", action="store_true", help="list the cases and exit")
 
@@ -99,16 +105,16 @@ def add_data_options(parser, default: str = "synthetic-device") -> None:
 
 
 def check_data(args):
-    """Load the training split once here, so that a data problem is one line and exit 2."""
+    """(train, test) of the data asked for, loaded here so that a data problem is one line and exit 2."""
     from bench.data import DataError, dataset
 
-    if args.data == "synthetic-device":
+    if getattr(args, "data", "synthetic-device") == "synthetic-device":
         return None
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers must be >= 0, got {args.workers}")
     try:
-        dataset(args.data, args.data_dir, train=True, download=args.download)
-        return dataset(args.data, args.data_dir, train=False, download=args.download)
+        return (dataset(args.data, args.data_dir, train=True, download=args.download),
+                dataset(args.data, args.data_dir, train=False, download=args.download))
     except DataError as error:
         raise UsageError(str(error)) from None
 
@@ -151,7 +157,7 @@ def progress_start(index: int, total: int, case: Case) -> None:
 
 def progress_result(index: int, total: int, result: CaseResult) -> None:
     if result.status == "ok":
-        step = sorted(r / result.steps_per_round for r in result.round_s)[len(result.round_s) // 2]
+        step = statistics.median(result.round_s) / result.steps_per_round
         text = f" ok {result.case.batch_size / step:,.0f} samples/s"
         if result.compile_s is not None:
             text += f", compile {result.compile_s:.1f} s"
@@ -176,6 +182,7 @@ def run_suite(args, suite_name: str, device_request: str, out: Path, label: str 
         raise UsageError(f"--checkpoint {checkpoint}: no such file; expected a state dict saved by torch.save")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; expected a directory")
+    launch = launch_of(args)
     started = time.perf_counter()
     check_data(args)
     environment = snapshot()
@@ -193,20 +200,71 @@ def run_suite(args, suite_name: str, device_request: str, out: Path, label: str 
             print(case.id)
         return None
     print(f"torchrig bench: suite {suite.name}, {len(cases)} cases on {device}", flush=True)
+    collectives = None
     with tempfile.TemporaryDirectory(prefix="torchrig-ckpt-") as checkpoint_dir:
         settings = WorkerSettings(rules, checkpoint, Path(checkpoint_dir), getattr(args, "data_dir", None),
                                   workers_for(args))
         outcome = run_cases(cases, device_caps(device, facts), settings,
                             on_start=progress_start, on_result=progress_result)
+        if launch is not None and not outcome.interrupted:
+            outcome, collectives = run_data_parallel(cases, outcome, launch, rules, Path(checkpoint_dir))
+            if launch.node_rank != 0:
+                print(f"node {launch.node_rank}: done; node 0 writes the report")
+                return None
     if outcome.interrupted:
         print("\ninterrupted: writing the report of the cases finished so far", flush=True)
     run_info = {"suite": suite.name, "device": device, "label": label, "argv": sys.argv[1:],
                 "cases_planned": len(cases), "cases_finished": len(outcome.results),
                 "interrupted": outcome.interrupted, "wall_s": round(time.perf_counter() - started, 3)}
+    if launch is not None:
+        run_info["distributed"] = dataclasses.asdict(launch)
     report = build_report(outcome.results, environment=environment, device=device, run=run_info,
-                          ceilings=outcome.ceilings, rules=rules)
+                          ceilings=outcome.ceilings, rules=rules, collectives=collectives)
     path = write_report(report, report_path(out, report, suite.name))
     return report, path, outcome
+
+
+def launch_of(args):
+    """The torchrun launch asked for, or None for an ordinary run."""
+    from bench.distributed import Launch, check_launch
+
+    if getattr(args, "nproc_per_node", None) is None:
+        if getattr(args, "nnodes", 1) != 1 or getattr(args, "rdzv_endpoint", None):
+            raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
+        return None
+    launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint)
+    errors = check_launch(launch)
+    if errors:
+        raise UsageError("; ".join(errors))
+    return launch
+
+
+def run_data_parallel(cases, single, launch, rules, work_dir: Path):
+    """Measure the cases under torchrun; ``single`` (one process) is the scaling reference."""
+    from bench.distributed import LaunchSpec, allreduce_rows, distributed_results
+    from bench.distributed import launch as torchrun
+    from bench.runner import RunOutcome
+    from bench.storage import derived_metrics
+
+    measured = {r.case.id: derived_metrics(r, {}, rules).get("samples_per_s") for r in single.results
+                if r.status == "ok"}
+    runnable = [c for c in cases if c.id in measured]
+    timeout = rules.case_timeout_s * max(len(runnable), 1) + 120
+    (work_dir / "errors").mkdir(exist_ok=True)
+    spec = LaunchSpec(cases=[dataclasses.asdict(c) for c in runnable], rules=dataclasses.asdict(rules),
+                      results_file=str(work_dir / "results.jsonl"), errors_dir=str(work_dir / "errors"),
+                      checkpoint_dir=str(work_dir / "ddp-checkpoints"), timeout_s=min(rules.case_timeout_s, 600))
+    print(f"torchrun: {len(runnable)} cases on {launch.nproc_per_node} process(es) x {launch.nnodes} node(s) ...",
+          flush=True)
+    outcome = torchrun(spec, launch, work_dir, timeout)
+    results = distributed_results(runnable, outcome, measured, timeout)
+    for index, result in enumerate(results, 1):
+        progress_start(index, len(results), result.case)
+        progress_result(index, len(results), result)
+    others = [r for r in single.results if r.case.id not in measured]  # skipped or failed alone
+    collectives = {"allreduce": allreduce_rows(outcome), "torchrun_exit": outcome.returncode,
+                   "torchrun_s": round(outcome.seconds, 3)}
+    return RunOutcome(others + results, single.ceilings, False), collectives
 
 
 def workers_for(args) -> int:
@@ -221,13 +279,14 @@ def failed_cases(outcome) -> list[CaseResult]:
 
 
 def command_run(args) -> int:
-    from bench.summary import render_summary
+    from bench.summary import render_distributed, render_summary
 
     ran = run_suite(args, args.suite, args.device, args.out, args.label)
     if ran is None:
         return EXIT_OK
     report, path, outcome = ran
     render_summary(report)
+    render_distributed(report)
     print(f"report: {path}")
     if outcome.interrupted:
         return EXIT_INTERRUPTED
@@ -316,10 +375,7 @@ def command_tta(args) -> int:
         raise UsageError("tta needs real samples: --data mnist or synthetic-digits")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; expected a directory")
-    from bench.data import dataset
-
-    test = check_data(args)
-    train = dataset(args.data, args.data_dir, train=True, download=False)
+    train, test = check_data(args)
     environment = snapshot()
     device = resolve_device(args.device, environment["facts"])
     recipes = {"seed": SEED, "tuned": tuned(device)}

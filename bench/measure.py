@@ -17,7 +17,7 @@ import torch
 from bench.cases import Case
 from bench.config import TimingRules
 from bench.result import CaseResult
-from bench.timing import Clock, DeviceClock, measure_rounds, steps_for, time_round, warm_until_steady
+from bench.timing import Agree, Clock, DeviceClock, alone, measure_rounds, steps_for, time_round, warm_until_steady
 from bench.workload import LoaderTrainStep, TrainStep
 
 
@@ -54,7 +54,8 @@ class CaseRun:
     """One case, prepared up to the timed rounds; whoever times the rounds calls ``finish``."""
 
     def __init__(self, case: Case, rules: TimingRules, checkpoint: Path | None = None,
-                 clock: Clock | None = None, data=None, workers: int = 0) -> None:
+                 clock: Clock | None = None, data=None, workers: int = 0, wrap=None,
+                 agree: Agree = alone) -> None:
         self.case = case
         self.rules = rules
         self.clock = clock or device_clock(case.device)
@@ -63,8 +64,9 @@ class CaseRun:
         if case.device.startswith("cuda"):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-        self.step = (TrainStep(case, checkpoint) if data is None
-                     else LoaderTrainStep(case, data, workers, checkpoint))
+        self.agree = agree
+        self.step = (TrainStep(case, checkpoint, wrap) if data is None
+                     else LoaderTrainStep(case, data, workers, checkpoint, wrap))
         self.result = CaseResult(case, "ok", params_trainable=self.step.parameters.trainable,
                                  params_total=self.step.parameters.total,
                                  grad_scaler_syncs=self.step.scaler is not None)
@@ -82,10 +84,10 @@ class CaseRun:
             result.compile_cache = {key: after[key] - before[key] for key in after}
         result.loss_start = self.step.loss_value()
         second_s = time_round(self.step, 1, self.clock)
-        warmup, step_s = warm_until_steady(self.step, self.clock, self.rules, second_s)
+        warmup, step_s = warm_until_steady(self.step, self.clock, self.rules, second_s, self.agree)
         result.warmup_rounds, result.warmup_s, result.warmup_steady = (
             warmup.rounds, round(warmup.seconds, 4), warmup.steady)
-        result.steps_per_round = steps_for(step_s, self.rules.min_round_s)
+        _, result.steps_per_round = self.agree(True, steps_for(step_s, self.rules.min_round_s))
         return result.steps_per_round
 
     def finish(self, round_s: list[float]) -> CaseResult:

@@ -34,17 +34,36 @@ def _barh(ax, labels: list[str], series: list[tuple[str, list[float | None]]], x
     ax.legend(fontsize=7)
 
 
-def plot_throughput(labelled: list[Labelled], path: Path) -> Path:
-    plt = _pyplot()
-    rows = merged_rows(labelled)
-    fig, ax = plt.subplots(figsize=(10, 1 + 0.25 * len(rows) * max(1, len(labelled) / 2)))
-    _barh(ax, [r.case for r in rows], [(item.label, [r.samples_per_s(i) for r in rows])
-                                       for i, item in enumerate(labelled)], "samples/s (log)", log=True)
-    ax.set_title("Throughput per case")
+def _save(plt, fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _case_bars(labelled: list[Labelled], value, xlabel: str, title: str, path: Path, log=False) -> Path:
+    """One horizontal bar per case and report; ``value(cell)`` reads the number from a record."""
+    plt = _pyplot()
+    rows = merged_rows(labelled)
+    fig, ax = plt.subplots(figsize=(10, 1 + 0.25 * len(rows) * max(1, len(labelled) / 2)))
+    _barh(ax, [r.case for r in rows], [(item.label, [value(r.cells[i]) for r in rows])
+                                       for i, item in enumerate(labelled)], xlabel, log=log)
+    ax.set_title(title)
+    return _save(plt, fig, path)
+
+
+def _ok(cell, field: str, scale: float = 1.0) -> float | None:
+    return cell[field] * scale if cell and cell["status"] == "ok" and cell.get(field) else None
+
+
+def plot_throughput(labelled: list[Labelled], path: Path) -> Path:
+    return _case_bars(labelled, lambda cell: _ok(cell, "samples_per_s"), "samples/s (log)",
+                      "Throughput per case", path, log=True)
+
+
+def plot_mfu(labelled: list[Labelled], path: Path) -> Path:
+    return _case_bars(labelled, lambda cell: _ok(cell, "mfu", 100), "MFU % of the measured matmul ceiling",
+                      "Model FLOPs utilisation", path)
 
 
 def plot_speedups(labelled: list[Labelled], path: Path) -> Path:
@@ -59,27 +78,7 @@ def plot_speedups(labelled: list[Labelled], path: Path) -> Path:
                                for item, s in zip(labelled, per_report, strict=True)], "speed-up (x)")
             ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_title(kind)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_mfu(labelled: list[Labelled], path: Path) -> Path:
-    plt = _pyplot()
-    rows = merged_rows(labelled)
-    fig, ax = plt.subplots(figsize=(10, 1 + 0.25 * len(rows) * max(1, len(labelled) / 2)))
-
-    def mfu(cell):
-        return cell.get("mfu") * 100 if cell and cell["status"] == "ok" and cell.get("mfu") else None
-
-    _barh(ax, [r.case for r in rows], [(item.label, [mfu(r.cells[i]) for r in rows])
-                                       for i, item in enumerate(labelled)], "MFU % of the measured matmul ceiling")
-    ax.set_title("Model FLOPs utilisation")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _environment_table(labelled: list[Labelled]) -> list[list[str]]:

@@ -31,6 +31,7 @@ class CaseResult:
     params_trainable: int | None = None
     params_total: int | None = None
     grad_scaler_syncs: bool = False  # amp-fp16: GradScaler.step reads found_inf on the host
+    distributed: dict[str, Any] | None = None  # world size, per-rank and global samples/s, scaling
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -109,7 +109,8 @@ def machine_info(environment: dict[str, Any], device: str) -> dict[str, Any]:
 
 
 def build_report(results: list[CaseResult], *, environment: dict[str, Any], device: str,
-                 run: dict[str, Any], ceilings: dict[str, Any], rules: TimingRules) -> dict[str, Any]:
+                 run: dict[str, Any], ceilings: dict[str, Any], rules: TimingRules,
+                 collectives: dict[str, Any] | None = None) -> dict[str, Any]:
     import pytest_benchmark
     from pytest_benchmark.utils import get_commit_info
 
@@ -128,6 +129,7 @@ def build_report(results: list[CaseResult], *, environment: dict[str, Any], devi
             "run": {**run, "rules": dataclasses.asdict(rules)},
             "ceilings": {"device": device, "tflops": ceilings},
             "unmeasured": [unmeasured_entry(r, ceilings, rules) for r in others],
+            **({"collectives": collectives} if collectives is not None else {}),
         },
     }
 

@@ -159,3 +159,34 @@ def render_tta(document: dict, console: Console | None = None) -> None:
             table.add_row(result["recipe"]["name"], phase, "yes" if row["reached"] else "[red]no[/]",
                           f"{row['wall_s']:.1f}", f"{row['epochs']:.2f}", f"{row['accuracy']:.2f}")
     console.print(table)
+
+
+def render_distributed(report: dict[str, Any], console: Console | None = None) -> None:
+    """Data-parallel figures: per-rank and global samples/s, scaling efficiency, all-reduce bandwidth."""
+    records = [r for r in all_cases(report) if r.get("distributed")]
+    collectives = report["torchrig"].get("collectives") or {}
+    if not records and not collectives.get("allreduce"):
+        return
+    console = console or Console(width=None if Console().is_terminal else 160)
+    table = Table(title="data-parallel (DDP under torchrun)", title_justify="left")
+    for column in ("case", "world", "backend", "per-rank samples/s", "global samples/s", "1-process samples/s",
+                   "scaling efficiency"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for record in records:
+        dist = record["distributed"]
+        table.add_row(f"{record['case']['model']} {record['case']['mode']} {record['case']['backend']} "
+                      f"{record['case']['precision']} bs{record['case']['batch_size']}",
+                      str(dist["world_size"]), dist["backend"],
+                      ", ".join(f"{v:,.0f}" for v in dist["per_rank_samples_per_s"]),
+                      f"{dist['global_samples_per_s']:,.0f}", _fmt(dist["single_process_samples_per_s"], ",.0f"),
+                      _fmt(dist["scaling_efficiency"] * 100 if dist["scaling_efficiency"] else None, ".1f") + " %")
+    console.print(table)
+    rows = collectives.get("allreduce") or []
+    if rows:
+        bandwidth = Table(title="all-reduce (nccl-tests definitions)", title_justify="left")
+        for column in ("size", "time us", "algbw GB/s", "busbw GB/s"):
+            bandwidth.add_column(column, justify="right")
+        for row in rows:
+            bandwidth.add_row(f"{row['bytes'] / 1024:,.0f} KiB", f"{row['time_s'] * 1e6:,.1f}",
+                              f"{row['algbw_gbps']:.3f}", f"{row['busbw_gbps']:.3f}")
+        console.print(bandwidth)

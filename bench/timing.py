@@ -67,23 +67,35 @@ def is_steady(round_s: list[float], window: int, tolerance: float) -> bool:
     return middle > 0 and (max(recent) - min(recent)) / middle <= tolerance
 
 
+Agree = Callable[[bool, int], tuple[bool, int]]
+
+
+def alone(done: bool, steps: int) -> tuple[bool, int]:
+    """The agreement of a single process: its own decision."""
+    return done, steps
+
+
 def warm_until_steady(step: Callable[[], None], clock: Clock, rules: TimingRules,
-                      first_step_s: float) -> tuple[Warmup, float]:
+                      first_step_s: float, agree: Agree = alone) -> tuple[Warmup, float]:
     """Run calibrated rounds until their times settle (an idle GPU clocks down).
 
+    ``agree`` makes processes that step together (data-parallel ranks) take the
+    same decisions: stop when all are done, and use the largest step count.
     Returns the warm-up record and the step time of the settled rounds.
     """
-    steps = steps_for(first_step_s, rules.min_round_s)
+    _, steps = agree(False, steps_for(first_step_s, rules.min_round_s))
     round_s: list[float] = []
     start = clock.now()
     while True:
         round_s.append(time_round(step, steps, clock))
         elapsed = clock.now() - start
         steady = is_steady(round_s, rules.warmup_min_rounds, rules.steady_tolerance)
-        if steady or elapsed >= rules.warmup_max_s:
-            break
         # recalibrate while the step time is still moving
-        steps = max(steps, steps_for(round_s[-1] / steps, rules.min_round_s))
+        wanted = max(steps, steps_for(round_s[-1] / steps, rules.min_round_s))
+        done, wanted = agree(steady or elapsed >= rules.warmup_max_s, wanted)
+        if done:
+            break
+        steps = wanted
     window = round_s[-rules.warmup_min_rounds:]
     step_s = statistics.median(window) / steps
     return Warmup(len(round_s), elapsed, steady, steps), step_s

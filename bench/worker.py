@@ -75,7 +75,7 @@ def run_case(case: Case, settings: WorkerSettings) -> CaseResult:
 
     start = time.perf_counter()
     try:
-        if case.fault:
+        if case.fault and not case.fault.startswith("rank"):  # rankN:... faults are for data-parallel runs
             inject_fault(case.fault)
         data = training_data(case.data, settings.data_dir) if case.data != "synthetic-device" else None
         return measure_case(case, settings.rules, checkpoint_for(case, settings), data=data,

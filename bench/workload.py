@@ -40,7 +40,8 @@ def compile_model(model: nn.Module, backend: str) -> nn.Module:
 class TrainStep:
     """Callable: one optimisation step on a fixed synthetic batch resident on the device."""
 
-    def __init__(self, case: Case, checkpoint: Path | None = None) -> None:
+    def __init__(self, case: Case, checkpoint: Path | None = None, wrap=None) -> None:
+        """``wrap`` turns the model into what is trained, e.g. DistributedDataParallel."""
         self.case = case
         self.device = torch.device(case.device)
         spec = get_model(case.model)
@@ -61,7 +62,7 @@ class TrainStep:
         set_tf32(case.precision == "tf32")
         self.amp_dtype = AMP_DTYPES.get(case.precision)
         self.scaler = torch.amp.GradScaler(self.device.type) if case.precision == "amp-fp16" else None
-        self.forward = compile_model(model, case.backend)
+        self.forward = compile_model(wrap(model) if wrap else model, case.backend)
         self.mark_step = (torch.compiler.cudagraph_mark_step_begin
                           if case.backend == "compile-reduce-overhead" else None)
         self.loss: torch.Tensor | None = None
@@ -112,8 +113,8 @@ class LoaderTrainStep(TrainStep):
     non-blocking copy), then the same optimisation step. The input pipeline is part
     of what is timed, so the case's data source is recorded as the real one."""
 
-    def __init__(self, case: Case, data, workers: int, checkpoint: Path | None = None) -> None:
-        super().__init__(case, checkpoint)
+    def __init__(self, case: Case, data, workers: int, checkpoint: Path | None = None, wrap=None) -> None:
+        super().__init__(case, checkpoint, wrap)
         from bench.data import loader
 
         self.loader = loader(data, case.batch_size, device=case.device, shuffle=True, workers=workers,
