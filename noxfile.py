@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def install(session: nox.Session, env: Environment, extras: str = "") -> None:
     session.install("-e", f".{extras}")
 
 
+SYSTEM_NEEDS = ("torch", "torchvision", "rich", "psutil", "pytest_benchmark")
+
+
+def skip_unless_system_ready(session: nox.Session) -> None:
+    """The system environment installs nothing, so it runs only where its python3 has what bench needs."""
+    probe = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in {SYSTEM_NEEDS!r}))"
+    if subprocess.run([SYSTEM_PYTHON, "-c", probe], check=False).returncode != 0:
+        session.skip(f"{SYSTEM_PYTHON} lacks one of {', '.join(SYSTEM_NEEDS)}; "
+                     "the system environment uses what is installed there and installs nothing")
+
+
 def run_in(session: nox.Session, env: Environment, *args: str) -> None:
     """`python -m ...` in the environment: the session's venv, or the system interpreter."""
     if env.system:
@@ -70,7 +82,9 @@ def lint(session: nox.Session) -> None:
 def envcheck(session: nox.Session, env: str) -> None:
     """Check the PyTorch install of one matrix environment; JSON under results/matrix/."""
     spec = by_name(env)
-    if not spec.system:
+    if spec.system:
+        skip_unless_system_ready(session)
+    else:
         install(session, spec)
     out = MATRIX_DIR / env / "envcheck.json"
     run_in(session, spec, "envcheck", "--json", str(out), *session.posargs)
@@ -81,7 +95,9 @@ def envcheck(session: nox.Session, env: str) -> None:
 def bench(session: nox.Session, env: str) -> None:
     """Run the benchmark (quick suite unless told otherwise) in one matrix environment."""
     spec = by_name(env)
-    session.notify("bench_summary")  # first, so the summary runs even if this environment fails
+    if spec.system:
+        skip_unless_system_ready(session)
+    session.notify("bench_summary")  # before installing, so the summary runs even if this environment fails
     (MATRIX_DIR / env).mkdir(parents=True, exist_ok=True)  # tells the summary this environment was tried
     if not spec.system:
         install(session, spec)
@@ -93,7 +109,8 @@ def bench(session: nox.Session, env: str) -> None:
 def bench_summary(session: nox.Session) -> None:
     """Merge this matrix run's reports: rows = cases, columns = environments."""
     install_light(session)
-    reports = sorted(MATRIX_DIR.glob("*/*/*.json"))
+    # in the declared order, so that ratios are to the first environment
+    reports = [path for env in ENVIRONMENTS for path in sorted((MATRIX_DIR / env.name).glob("*/*.json"))]
     reported = {path.relative_to(MATRIX_DIR).parts[0] for path in reports}
     for tried in sorted(p.name for p in MATRIX_DIR.iterdir() if p.is_dir()):
         if tried not in reported:

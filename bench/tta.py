@@ -40,10 +40,14 @@ SEED = Recipe("seed", batch_size=64, lr=1e-3, epochs=10, finetune_epochs=5)
 
 
 def tuned(device: str) -> Recipe:
-    """The tuned recipe: compile and bf16 only where they pay (CUDA), evaluation twice an epoch."""
-    cuda = device.startswith("cuda")
-    return Recipe("tuned", batch_size=512 if cuda else 256, lr=4e-3, epochs=10, finetune_epochs=5,
-                  schedule="onecycle", amp=cuda, compile=cuda, evals_per_epoch=2)
+    """The tuned recipe: a one-cycle schedule, bf16 autocast, evaluation twice an epoch; on CUDA
+    also a large batch and torch.compile. On the CPU the quick suite showed bf16 ~1.8x faster for
+    the CNN while batches above 64-128 and compiling did not pay, so it keeps them modest there."""
+    if device.startswith("cuda"):
+        return Recipe("tuned", batch_size=512, lr=4e-3, epochs=10, finetune_epochs=5, schedule="onecycle",
+                      amp=True, compile=True, evals_per_epoch=2)
+    return Recipe("tuned", batch_size=128, lr=3e-3, epochs=10, finetune_epochs=5, schedule="onecycle",
+                  amp=True, compile=False, evals_per_epoch=2)
 
 
 @dataclasses.dataclass

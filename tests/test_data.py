@@ -121,3 +121,27 @@ def test_time_to_accuracy_on_learnable_synthetic_data(tmp_path):
     assert scratch["curve"][-1]["accuracy"] == scratch["accuracy"]
     assert result["pretrain"]["reached"] and result["finetune"]["reached"]
     assert result["finetune"]["accuracy"] >= 97.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--recipes", "fast"], "unknown recipe 'fast' (expected seed, tuned)"),
+        (["--target", "150"], "--target must be a percentage"),
+        (["--data", "synthetic-device"], "tta needs real samples"),
+        (["--data", "mnist"], "--data mnist needs --data-dir"),
+    ],
+)
+def test_tta_bad_input_is_exit_2(tmp_path, args, message):
+    done = run_module("bench", "tta", "--device", "cpu", "--out", str(tmp_path), *args)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+
+
+def test_tuned_recipe_differs_by_device():
+    from bench.tta import SEED, tuned
+
+    assert (SEED.batch_size, SEED.lr, SEED.epochs, SEED.finetune_epochs, SEED.amp, SEED.compile) == \
+        (64, 1e-3, 10, 5, False, False)
+    assert tuned("cuda").compile and tuned("cuda").batch_size > SEED.batch_size
+    assert tuned("cpu").amp and not tuned("cpu").compile and tuned("cpu").schedule == "onecycle"
