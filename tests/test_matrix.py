@@ -55,3 +55,18 @@ def test_an_empty_matrix_is_an_error(tmp_path):
     pyproject.write_text("[project]\nname = 'x'\n")
     with pytest.raises(MatrixError, match="declares no"):
         load_environments(pyproject)
+
+
+def test_tox_mirrors_the_matrix():
+    import configparser
+
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    pinned = [env for env in load_environments(ROOT / "pyproject.toml") if not env.system]
+    for env in pinned:
+        name = "bench-" + env.name.replace("-", "").replace(".", "")  # tox reads "2.14" as a Python version
+        section = tox[f"testenv:{name}"]
+        deps = section["deps"].split()
+        assert deps == [f"torch=={env.torch}", f"torchvision=={env.torchvision}"]
+        assert name in tox["tox"]["labels"]
+        assert f"--label {env.name}" in section["commands"]
