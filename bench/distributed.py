@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def rank_main(spec_path: str) -> None:
     from envcheck.records import first_line
 
     spec = LaunchSpec(**json.loads(Path(spec_path).read_text()))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # as in bench.worker: no multi-GB core files
     rank, world_size, local_rank = rank_env()
     cases = [Case(**c) for c in spec.cases]
     cuda = bool(cases) and cases[0].device == "cuda"
@@ -134,7 +136,8 @@ def rank_main(spec_path: str) -> None:
         except Exception as error:  # noqa: BLE001 - record who failed and why, then stop at once
             kind = "oom" if isinstance(error, torch.OutOfMemoryError) else "failed"
             append_line(Path(spec.errors_dir) / f"rank{rank}.jsonl",
-                        {"rank": rank, "case": case.id, "status": kind, "error": first_line(error)})
+                        {"rank": rank, "case": case.id, "status": kind, "error": first_line(error),
+                         "time": time.time()})
             os._exit(1)  # leave the collectives; torchrun ends the other ranks
         gathered: list[Any] = [None] * world_size
         dist.all_gather_object(gathered, result.as_dict())
@@ -208,7 +211,9 @@ def launch(spec: LaunchSpec, run: Launch, work_dir: Path, timeout_s: float) -> D
             process.wait()
             returncode = None
     lines = _read_lines(Path(spec.results_file))
-    errors = [e for path in sorted(Path(spec.errors_dir).glob("rank*.jsonl")) for e in _read_lines(path)]
+    # earliest first: the first rank to fail is the cause; the others mostly lost their peer
+    errors = sorted((e for path in Path(spec.errors_dir).glob("rank*.jsonl") for e in _read_lines(path)),
+                    key=lambda e: e.get("time", 0.0))
     tail = log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
     return DistributedOutcome(lines, errors, returncode, tail, time.perf_counter() - start)
 

@@ -18,6 +18,7 @@ from bench.result import CaseResult
 from bench.worker import WorkerSettings, serve
 
 POLL_S = 0.2
+STARTUP_TIMEOUT_S = 600.0  # importing torch and starting inductor's pool, on a loaded machine
 
 
 class WorkerDied(Exception):
@@ -48,29 +49,36 @@ class Worker:
         self.conn = None
 
     def start(self) -> None:
+        """Spawn the worker and wait until it has imported torch and settled (not a case's time)."""
         context = multiprocessing.get_context("spawn")  # no CUDA state inherited by fork
         self.conn, child = context.Pipe()
         # not a daemon: end-to-end cases start DataLoader workers, which daemons may not
         self.process = context.Process(target=serve, args=(child, self.settings))
         self.process.start()
         child.close()
+        self.receive(STARTUP_TIMEOUT_S)  # the worker's "ready"
 
     def request(self, message, timeout_s: float):
         if self.process is None:
             self.start()
         self.conn.send(message)
+        return self.receive(timeout_s)
+
+    def receive(self, timeout_s: float):
+        """The worker's next message; WorkerTimeout or WorkerDied (with its exit code) otherwise."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.conn.poll(POLL_S):
                 try:
                     return self.conn.recv()
-                except EOFError:
+                except EOFError:  # the worker closed its end: it is dying
                     break
             if not self.process.is_alive():
                 break
-        if self.process.is_alive():
+        else:
             self.kill()
             raise WorkerTimeout()
+        self.process.join(10)  # a dying process is not reaped at once; wait for its exit code
         exitcode = self.process.exitcode
         self.kill()
         raise WorkerDied(exitcode)

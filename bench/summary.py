@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.storage import all_cases
@@ -86,7 +87,7 @@ def render_summary(report: dict[str, Any], console: Console | None = None) -> No
             table.add_column(column, justify="left" if column in ("case", "status") else "right")
         for row in (r for r in rows if r.model == model):
             step = f"{row.step_ms:.3f} ± {row.iqr_ms:.3f}" if row.step_ms is not None else "-"
-            status = row.status if row.status == "ok" else f"[yellow]{row.status}[/]: {row.reason}"
+            status = row.status if row.status == "ok" else f"[yellow]{row.status}[/]: {escape(row.reason or '')}"
             if row.unstable:
                 status += " [yellow](unstable: CV >= 10 %)[/]"
             speedup = f"{row.speedup:.2f}x" if row.speedup else "-"
@@ -101,11 +102,11 @@ def render_summary(report: dict[str, Any], console: Console | None = None) -> No
 def render_comparison(comparison, console: Console | None = None) -> None:
     """Environment differences first, then one row per matched case."""
     console = console or Console(width=None if Console().is_terminal else 160)
-    console.print(f"[bold]{comparison.new_name}[/] against [bold]{comparison.base_name}[/]")
+    console.print(f"[bold]{escape(comparison.new_name)}[/] against [bold]{escape(comparison.base_name)}[/]")
     if comparison.environment_differences:
         console.print("[yellow]Environments differ; the comparison crosses them:[/]")
         for label, base, new in comparison.environment_differences:
-            console.print(f"  {label}: {base} -> {new}")
+            console.print(escape(f"  {label}: {base} -> {new}"))
     else:
         console.print("Same environment (GPU, driver, torch, CUDA, cuDNN, CPU, Python).")
     table = Table(title_justify="left")
@@ -120,7 +121,7 @@ def render_comparison(comparison, console: Console | None = None) -> None:
     console.print(table)
     for side, names in (("base", comparison.only_base), ("new", comparison.only_new)):
         if names:
-            console.print(f"only in {side}: " + ", ".join(names))
+            console.print(escape(f"only in {side}: " + ", ".join(names)))
 
 
 def render_merged(labelled, console: Console | None = None) -> None:
@@ -131,7 +132,7 @@ def render_merged(labelled, console: Console | None = None) -> None:
     table = Table(title="samples/s per environment (ratio to the first)", title_justify="left")
     table.add_column("case")
     for item in labelled:
-        table.add_column(item.label, justify="right")
+        table.add_column(escape(item.label), justify="right")
     for row in merged_rows(labelled):
         cells = []
         for index, cell in enumerate(row.cells):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import resource
 import signal
 import time
 from pathlib import Path
@@ -107,9 +108,13 @@ def measure_ceilings(device: str, precisions: list[str]) -> dict[str, float | st
 def serve(conn, settings: WorkerSettings) -> None:
     """Answer (kind, payload) requests until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
+    # no core files: dumping a process that holds torch (GBs) can outlast the case timeout,
+    # turning a crash into a 'timeout' (seen under load), and fills the disk
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     from bench.measure import settle_compile_workers
 
     settle_compile_workers()
+    conn.send(("ready", os.getpid()))
     while True:
         request = conn.recv()
         if request is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from envcheck.facts import Facts
 from envcheck.records import Status
@@ -53,7 +54,7 @@ def render(report: EnvReport, console: Console | None = None) -> None:
     facts.add_column("fact", style="bold")
     facts.add_column("value", overflow="fold")
     for name, value in fact_rows(report.facts):
-        facts.add_row(name, value)
+        facts.add_row(name, Text(value))  # Text: a path or message with [brackets] is not markup
     console.print(facts)
 
     checks = Table(title="Checks", title_justify="left")
@@ -61,8 +62,8 @@ def render(report: EnvReport, console: Console | None = None) -> None:
         checks.add_column(column, overflow="fold")
     for result in report.checks:
         style = STYLES[result.status]
-        checks.add_row(f"[{style}]{result.status.value}[/]", result.name, result.detail,
-                       result.fix or "")
+        checks.add_row(f"[{style}]{result.status.value}[/]", Text(result.name), Text(result.detail),
+                       Text(result.fix or ""))
     console.print(checks)
     counts = ", ".join(f"{n} {status}" for status, n in report.counts.items())
     verdict = report.verdict

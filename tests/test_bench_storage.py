@@ -123,3 +123,17 @@ def test_summary_speedups_against_eager_fp32(environment):
     assert rows["train compile fp32 bs64"].break_even == 10_000  # 20 s / (4 ms - 2 ms)
     assert rows["train eager amp-bf16 bs64"].speedup == pytest.approx(4.0)
     assert rows["train eager amp-bf16 bs64"].break_even is None
+
+
+def test_reasons_with_brackets_are_printed_as_text(environment):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from bench.summary import render_summary
+
+    reason = "RuntimeError: [/__w/pytorch/third_party/gloo/pair.cc:545] Read error [127.0.0.1]:2955"
+    failed = CaseResult(Case("cnn", "train", "compile", "fp32", 64, "cpu"), "failed", reason)
+    out = StringIO()
+    render_summary(make_report(environment, [ok_result(), failed]), Console(file=out, width=300))
+    assert "[/__w/pytorch/third_party/gloo/pair.cc:545]" in out.getvalue()

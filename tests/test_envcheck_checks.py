@@ -176,3 +176,17 @@ def test_cuda_checks_pass_on_a_healthy_gpu():
     for name, result in results.items():
         if name.startswith(("cuda", "cudnn", "bf16", "amp cuda")):
             assert result.status is Status.PASS, result
+
+
+def test_render_prints_bracketed_details_verbatim(probes):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from envcheck.render import render
+
+    probes.import_module = failing_import({"torchvision": RuntimeError("[/src/ops.cpp:12] nms missing [x]")})
+    report = build_report(CheckOptions(quick=True), probes)
+    out = StringIO()
+    render(report, Console(file=out, width=400))
+    assert "[/src/ops.cpp:12] nms missing [x]" in out.getvalue()
