@@ -104,4 +104,8 @@ SUITE_DEFS: dict[str, Suite] = {
 # Matrix size of the matmul that measures the device's ceiling, per device kind.
 CEILING_MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}
 LEARNING_RATE = 1e-3  # Adam, as in the seed article
+# `validate` calls a case degraded when it is significantly slower than the baseline by more than
+# this. A warm H200 is steady within 0.5 % (DESIGN.md); this 2-core shared CPU VM drifted 17-36 %
+# between two quick-suite runs 45 minutes apart, which the within-run test cannot see.
+VALIDATE_FAIL_ABOVE_PCT = {"cuda": 10.0, "cpu": 40.0}
 DEFAULT_OUT = "results"

@@ -64,8 +64,10 @@ def validate(args, run_suite) -> int:
             print(f"validate: cannot use the baseline: {error}")
         else:
             render_comparison(comparison)
-    verdict = decide(env_failures, bad_cases, comparison, args.fail_above, baseline,
-                     f"cp {path} {baseline}")
+    from bench.config import VALIDATE_FAIL_ABOVE_PCT
+
+    fail_above = args.fail_above if args.fail_above is not None else VALIDATE_FAIL_ABOVE_PCT[device]
+    verdict = decide(env_failures, bad_cases, comparison, fail_above, baseline, f"cp {path} {baseline}")
     print(verdict.line)
     return verdict.exit_code
 
