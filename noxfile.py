@@ -44,15 +44,27 @@ def install(session: nox.Session, env: Environment, extras: str = "") -> None:
     session.install("-e", f".{extras}")
 
 
-SYSTEM_NEEDS = ("torch", "torchvision", "rich", "psutil", "pytest_benchmark")
+BENCH_NEEDS = ("torch", "torchvision", "rich", "psutil", "pytest_benchmark")
+ENVCHECK_NEEDS = ("rich",)  # envcheck reports a missing or broken torch itself
 
 
-def skip_unless_system_ready(session: nox.Session) -> None:
-    """The system environment installs nothing, so it runs only where its python3 has what bench needs."""
-    probe = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in {SYSTEM_NEEDS!r}))"
+def skip_unless_system_ready(session: nox.Session, needs: tuple[str, ...]) -> None:
+    """The system environment installs nothing, so it runs only where its python3 has ``needs``."""
+    probe = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in {needs!r}))"
     if subprocess.run([SYSTEM_PYTHON, "-c", probe], check=False).returncode != 0:
-        session.skip(f"{SYSTEM_PYTHON} lacks one of {', '.join(SYSTEM_NEEDS)}; "
+        session.skip(f"{SYSTEM_PYTHON} lacks one of {', '.join(needs)}; "
                      "the system environment uses what is installed there and installs nothing")
+
+
+def prepare(session: nox.Session, name: str, needs: tuple[str, ...], before_install=lambda: None) -> Environment:
+    """The matrix environment ``name``, installed (or, for system, checked and maybe skipped)."""
+    spec = by_name(name)
+    if spec.system:
+        skip_unless_system_ready(session, needs)
+    before_install()
+    if not spec.system:
+        install(session, spec)
+    return spec
 
 
 def run_in(session: nox.Session, env: Environment, *args: str) -> None:
@@ -81,11 +93,7 @@ def lint(session: nox.Session) -> None:
 @nox.parametrize("env", [env.name for env in ENVIRONMENTS])
 def envcheck(session: nox.Session, env: str) -> None:
     """Check the PyTorch install of one matrix environment; JSON under results/matrix/."""
-    spec = by_name(env)
-    if spec.system:
-        skip_unless_system_ready(session)
-    else:
-        install(session, spec)
+    spec = prepare(session, env, ENVCHECK_NEEDS)
     out = MATRIX_DIR / env / "envcheck.json"
     run_in(session, spec, "envcheck", "--json", str(out), *session.posargs)
 
@@ -94,13 +102,12 @@ def envcheck(session: nox.Session, env: str) -> None:
 @nox.parametrize("env", [env.name for env in ENVIRONMENTS])
 def bench(session: nox.Session, env: str) -> None:
     """Run the benchmark (quick suite unless told otherwise) in one matrix environment."""
-    spec = by_name(env)
-    if spec.system:
-        skip_unless_system_ready(session)
-    session.notify("bench_summary")  # before installing, so the summary runs even if this environment fails
-    (MATRIX_DIR / env).mkdir(parents=True, exist_ok=True)  # tells the summary this environment was tried
-    if not spec.system:
-        install(session, spec)
+
+    def announce() -> None:  # before installing, so the summary runs and names this environment if it fails
+        session.notify("bench_summary")
+        (MATRIX_DIR / env).mkdir(parents=True, exist_ok=True)
+
+    spec = prepare(session, env, BENCH_NEEDS, announce)
     args = session.posargs or ["--suite", "quick"]
     run_in(session, spec, "bench", "run", "--label", env, "--out", str(MATRIX_DIR / env), *args)
 
