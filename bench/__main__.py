@@ -98,7 +98,7 @@ def build_parser() -> OneLineParser:
 
 
 def add_data_options(parser, default: str = "synthetic-device") -> None:
-    parser.add_argument("--data", choices=("synthetic-device", "mnist", "synthetic-digits"), default=default,
+    parser.add_argument("--data", choices=config.DATA_SOURCES, default=default,
                         help="synthetic-device: a fixed batch on the device (model speed); mnist or "
                              "synthetic-digits: through a DataLoader (end to end)")
     parser.add_argument("--data-dir", type=Path, help="folder holding MNIST/raw (for --data mnist)")

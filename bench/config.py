@@ -9,6 +9,8 @@ BACKENDS = ("eager", "compile", "compile-reduce-overhead", "compile-max-autotune
 PRECISIONS = ("fp32", "tf32", "amp-bf16", "amp-fp16")
 DEVICES = ("auto", "cpu", "cuda")
 SUITES = ("smoke", "quick", "full")
+# synthetic-device: a fixed batch on the device (model speed); the others go through a DataLoader
+DATA_SOURCES = ("synthetic-device", "mnist", "synthetic-digits")
 
 # Batch sizes per device kind and model; the seed's 64 is always there for the CNN.
 DEFAULT_BATCH_SIZES: dict[str, dict[str, tuple[int, ...]]] = {

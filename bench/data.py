@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
 MNIST_MEAN, MNIST_STD = 0.5, 0.5  # the seed article's Normalize((0.5,), (0.5,))
-DATA_SOURCES = ("synthetic-device", "mnist", "synthetic-digits")
 
 
 class DataError(ValueError):
