@@ -6,7 +6,6 @@ Pure computation on report dicts; bench/summary.py renders the result.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from bench.cases import Case
@@ -29,12 +28,8 @@ ENV_FIELDS = (
 )
 
 
-def case_key(case: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in case.items() if k != "fault"}, sort_keys=True)
-
-
 def case_label(case: dict[str, Any]) -> str:
-    """The case's id, from a report's case record."""
+    """The case's id, from a report's case record: also the key that matches cases across reports."""
     return Case(**case).id
 
 
@@ -113,14 +108,14 @@ def compare_case(base: dict[str, Any], new: dict[str, Any], alpha: float = ALPHA
 
 def compare_reports(base: dict[str, Any], new: dict[str, Any], *, base_name: str = "base",
                     new_name: str = "new", alpha: float = ALPHA) -> Comparison:
-    base_cases = {case_key(r["case"]): r for r in all_cases(base)}
-    new_cases = {case_key(r["case"]): r for r in all_cases(new)}
+    base_cases = {case_label(r["case"]): r for r in all_cases(base)}
+    new_cases = {case_label(r["case"]): r for r in all_cases(new)}
     shared = [key for key in base_cases if key in new_cases]
     return Comparison(
         base_name=base_name,
         new_name=new_name,
         environment_differences=environment_differences(base, new),
         cases=[compare_case(base_cases[key], new_cases[key], alpha) for key in shared],
-        only_base=[case_label(base_cases[k]["case"]) for k in base_cases if k not in new_cases],
-        only_new=[case_label(new_cases[k]["case"]) for k in new_cases if k not in base_cases],
+        only_base=[key for key in base_cases if key not in new_cases],
+        only_new=[key for key in new_cases if key not in base_cases],
     )

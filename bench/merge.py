@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from bench.compare import case_key, case_label
+from bench.compare import case_label
 from bench.storage import all_cases, load_report
 
 
@@ -53,19 +53,14 @@ class MergedRow:
 
 
 def merged_rows(labelled: list[Labelled]) -> list[MergedRow]:
-    records = [{case_key(r["case"]): r for r in all_cases(item.report)} for item in labelled]
+    records = [{case_label(r["case"]): r for r in all_cases(item.report)} for item in labelled]
     keys = list(dict.fromkeys(key for table in records for key in table))
-    rows = []
-    for key in keys:
-        cells = [table.get(key) for table in records]
-        case = next(cell["case"] for cell in cells if cell)
-        rows.append(MergedRow(case_label(case), cells))
-    return rows
+    return [MergedRow(key, [table.get(key) for table in records]) for key in keys]
 
 
 def speedups(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per workload: compile over eager (same precision) and amp-bf16 over fp32 (same backend)."""
-    ok = {case_key(r["case"]): r for r in all_cases(report) if r["status"] == "ok"}
+    ok = {case_label(r["case"]): r for r in all_cases(report) if r["status"] == "ok"}
     out: dict[str, dict[str, float]] = {"compile vs eager": {}, "amp-bf16 vs fp32": {}}
     for record in ok.values():
         case = record["case"]
@@ -73,7 +68,7 @@ def speedups(report: dict[str, Any]) -> dict[str, dict[str, float]]:
                                         ("amp-bf16 vs fp32", "precision", "fp32", "amp-bf16")):
             if case[field] != fast:
                 continue
-            other = ok.get(case_key({**case, field: slow}))
+            other = ok.get(case_label({**case, field: slow}))
             if other:
                 label = case_label({**case, field: f"{fast}/{slow}"})
                 out[kind][label] = record["samples_per_s"] / other["samples_per_s"]

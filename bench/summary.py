@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bench.compare import case_label
 from bench.storage import all_cases
 
 
@@ -30,10 +31,9 @@ class SummaryRow:
     unstable: bool
 
 
-def _key(record: dict[str, Any], **override) -> tuple:
-    case = {**record["case"], **override}
-    return (case["model"], case["mode"], case["batch_size"], case["device"], case["channels_last"],
-            case["backend"], case["precision"])
+def _key(record: dict[str, Any], **override) -> str:
+    """The case id of ``record``, or of its sibling with some axes replaced."""
+    return case_label({**record["case"], **override})
 
 
 def break_even_steps(compile_s: float | None, eager_step_s: float | None, step_s: float | None):

@@ -37,3 +37,10 @@ def run_module(*args: str, env: dict | None = None, timeout: float = 600, cwd: P
 
 def load_schema(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def assert_usage_error(done: subprocess.CompletedProcess, message: str) -> None:
+    """Bad input: exit 2 and exactly one line on stderr, naming what was expected."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and message in lines[0], done.stderr

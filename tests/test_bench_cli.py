@@ -13,7 +13,7 @@ import time
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, load_schema, run_module
+from tests.conftest import ROOT, assert_usage_error, load_schema, run_module
 
 SCHEMA = load_schema(ROOT / "bench" / "report.schema.json")
 
@@ -61,9 +61,7 @@ def test_smoke_suite_writes_a_valid_report_covering_the_axes(tmp_path):
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     done = run_module("bench", "run", "--device", "cpu", "--out", str(tmp_path), *args)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert_usage_error(done, message)
     assert not reports_in(tmp_path)
 
 

@@ -12,7 +12,7 @@ from bench.stats_test import mann_whitney_u
 from bench.storage import write_report
 from bench.validate import EXIT_BROKEN, EXIT_DEGRADED, EXIT_HEALTHY, decide
 from envcheck import snapshot
-from tests.conftest import run_module
+from tests.conftest import assert_usage_error, run_module
 from tests.reports import record, report
 
 
@@ -108,8 +108,7 @@ def test_compare_refuses_foreign_files_with_exit_2(regression_files, tmp_path, c
     bad.write_text(content)
     before = regression_files[0].read_bytes()
     done = run_module("bench", "compare", str(regression_files[0]), str(bad))
-    assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert_usage_error(done, message)
     assert regression_files[0].read_bytes() == before  # nothing on disk touched
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.data import MNIST_FILES, DataError, SyntheticDigits, by_labels, dataset, mnist
-from tests.conftest import run_module
+from tests.conftest import assert_usage_error, run_module
 
 
 def idx_images(images: torch.Tensor) -> bytes:
@@ -104,8 +104,7 @@ def test_end_to_end_mnist_case_records_its_data_source(tmp_path):
 def test_bench_run_with_missing_mnist_is_exit_2(tmp_path):
     done = run_module("bench", "run", "--device", "cpu", "--data", "mnist", "--data-dir", str(tmp_path),
                       "--out", str(tmp_path / "out"))
-    assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1 and "--download" in done.stderr
+    assert_usage_error(done, "--download")
     assert not (tmp_path / "out").exists()
 
 
@@ -134,8 +133,7 @@ def test_time_to_accuracy_on_learnable_synthetic_data(tmp_path):
 )
 def test_tta_bad_input_is_exit_2(tmp_path, args, message):
     done = run_module("bench", "tta", "--device", "cpu", "--out", str(tmp_path), *args)
-    assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert_usage_error(done, message)
 
 
 def test_tuned_recipe_differs_by_device():

@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, load_schema, run_module
+from tests.conftest import ROOT, assert_usage_error, load_schema, run_module
 
 SCHEMA = load_schema(ROOT / "envcheck" / "envcheck.schema.json")
 
@@ -60,6 +60,4 @@ def test_unimportable_torch_is_a_fail_row_and_json_is_still_written(tmp_path):
 )
 def test_usage_errors_are_one_line_exit_2(args, message):
     done = run_module("envcheck", *args)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
+    assert_usage_error(done, message)
