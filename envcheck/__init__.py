@@ -7,13 +7,14 @@ from envcheck.checks import CheckOptions
 from envcheck.facts import Facts, collect_facts
 from envcheck.probes import Probes
 from envcheck.records import SCHEMA_VERSION, CheckResult, Status
-from envcheck.report import EnvReport, build_report, snapshot
+from envcheck.report import Environment, EnvReport, build_report, snapshot
 
 __all__ = [
     "SCHEMA_VERSION",
     "CheckOptions",
     "CheckResult",
     "EnvReport",
+    "Environment",
     "Facts",
     "Probes",
     "Status",

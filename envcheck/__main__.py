@@ -5,17 +5,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from envcheck.checks import DEFAULT_MIN_TORCH, CheckOptions, parse_version
+from envcheck.checks import CheckOptions
+from envcheck.checks.install import parse_version
+from envcheck.checks.registry import DEFAULT_MIN_TORCH
 from envcheck.cli import EXIT_FAIL, EXIT_OK, OneLineParser, UsageError, exit_usage
-from envcheck.jsonio import write_json_atomic
+from envcheck.files import OutputError, check_output_file, json_tool, replace_own_json
+from envcheck.junit import TestCase, check_junit_path, write_junit
 from envcheck.records import Status
 from envcheck.render import render
-from envcheck.report import build_report
+from envcheck.report import TOOL, EnvReport, build_report
 
 
 def parse_args(argv: list[str] | None):
     parser = OneLineParser(prog="envcheck", description="Is this PyTorch install healthy?")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write the report as JSON (replaces only an earlier envcheck JSON)")
+    parser.add_argument("--junit-xml", type=Path, metavar="PATH",
+                        help="also write JUnit XML, one testcase per check, for CI systems")
     parser.add_argument("--quick", action="store_true", help="skip the slow checks (compile, numerics sweeps)")
     parser.add_argument("--require-cuda", action="store_true", help="FAIL when no CUDA device is usable")
     parser.add_argument("--min-torch", default=DEFAULT_MIN_TORCH, metavar="VERSION",
@@ -23,9 +29,25 @@ def parse_args(argv: list[str] | None):
     args = parser.parse_args(argv)
     if len(parse_version(args.min_torch)) < 2:
         raise UsageError(f"--min-torch expects a version like 2.1, got {args.min_torch!r}")
-    if args.json is not None and args.json.is_dir():
-        raise UsageError(f"--json expects a file path, got the directory {args.json}")
+    try:  # before the checks run: a bad path is found in a second, not after a minute
+        if args.json is not None:
+            check_output_file(args.json, lambda path: json_tool(path) == TOOL, "an envcheck JSON report")
+        if args.junit_xml is not None:
+            check_junit_path(args.junit_xml, TOOL)
+    except OutputError as error:
+        raise UsageError(str(error)) from None
     return args
+
+
+def junit_cases(report: EnvReport) -> list[TestCase]:
+    outcome = {Status.FAIL: "failure", Status.SKIP: "skipped"}
+    cases = []
+    for check in report.checks:
+        kind = outcome.get(check.status, "passed")
+        text = f"fix: {check.fix}" if check.status is Status.FAIL else (
+            f"WARN: {check.detail}\nfix: {check.fix}" if check.status is Status.WARN else "")
+        cases.append(TestCase("envcheck", check.name, kind, check.detail, text, check.duration_s or 0.0))
+    return cases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,16 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
     except UsageError as error:
         exit_usage("envcheck", error)
-    options = CheckOptions(min_torch=args.min_torch, require_cuda=args.require_cuda,
-                           quick=args.quick)
+    options = CheckOptions(min_torch=args.min_torch, require_cuda=args.require_cuda, quick=args.quick)
     report = build_report(options)
     render(report)
-    if args.json is not None:
-        try:
-            write_json_atomic(args.json, report.as_dict())
-        except OSError as error:
-            exit_usage("envcheck", UsageError(f"cannot write {args.json}: {error.strerror}"))
-        print(f"envcheck: wrote {args.json}")
+    try:
+        if args.json is not None:
+            replace_own_json(args.json, report.as_dict(), TOOL)
+            print(f"envcheck: wrote {args.json}")
+        if args.junit_xml is not None:
+            write_junit(args.junit_xml, TOOL, {"envcheck": junit_cases(report)})
+            print(f"envcheck: wrote {args.junit_xml}")
+    except OutputError as error:
+        exit_usage("envcheck", error)
     return EXIT_FAIL if report.verdict is Status.FAIL else EXIT_OK
 
 

@@ -14,6 +14,7 @@ import re
 import socket
 import sys
 
+from envcheck.capabilities import CPU_ISA_FLAGS, DeviceCapabilities, cpu_capabilities, cuda_capabilities
 from envcheck.probes import Probes
 from envcheck.records import first_line
 
@@ -27,6 +28,9 @@ ENV_VARS = (
     "PYTORCH_CUDA_ALLOC_CONF",
     "TORCH_CUDA_ARCH_LIST",
     "NCCL_DEBUG",
+    "ONEDNN_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "HF_HUB_OFFLINE",
 )
 ENV_PREFIXES = ("TORCHINDUCTOR_", "TORCH_COMPILE_", "TORCHDYNAMO_")
 
@@ -42,6 +46,9 @@ PACKAGES = (
     "rich",
     "matplotlib",
     "safetensors",
+    "scipy",
+    "transformers",
+    "peft",
 )
 NVIDIA_PACKAGE = re.compile(r"^nvidia-(cudnn|nccl|cublas|cuda-runtime|cuda-nvrtc)")
 
@@ -69,6 +76,7 @@ class CpuFacts:
     physical_cores: int | None
     logical_cores: int | None
     ram_bytes: int | None
+    flags: tuple[str, ...] = ()  # the ISA flags that decide speed here (capabilities.CPU_ISA_FLAGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +103,6 @@ class GpuFacts:
     capability: tuple[int, int]
     memory_bytes: int
     sm_count: int
-    bf16_supported: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +126,14 @@ class Facts:
     nvml: NvmlFacts
     env: dict[str, str]
     packages: dict[str, str]
+
+    def capabilities(self, device: str) -> DeviceCapabilities:
+        """What ``device`` (cpu, cuda, cuda:N) computes natively, from these facts."""
+        if device.startswith("cuda"):
+            index = int(device.partition(":")[2] or 0)
+            gpu = next((g for g in self.gpus if g.index == index), None)
+            return cuda_capabilities(gpu.capability if gpu else None)
+        return cpu_capabilities(self.cpu.flags, self.env)
 
 
 def python_facts() -> PythonFacts:
@@ -152,27 +167,42 @@ def system_facts(probes: Probes) -> SystemFacts:
     )
 
 
-def cpu_model() -> str | None:
+def cpuinfo_field(names: tuple[str, ...], path: str = "/proc/cpuinfo") -> str | None:
+    """The first /proc/cpuinfo line whose key is one of ``names`` (its value), or None."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        with open(path, encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if key.strip() in names:
+                    return value.strip()
     except OSError:
         pass
-    return platform.processor() or None
+    return None
+
+
+def cpu_model() -> str | None:
+    return cpuinfo_field(("model name",)) or platform.processor() or None
+
+
+def cpu_flags(text: str | None) -> tuple[str, ...]:
+    """The speed-relevant ISA flags in a cpuinfo flags line (x86 'flags', Arm 'Features')."""
+    present = set((text or "").split())
+    return tuple(flag for flag in CPU_ISA_FLAGS if flag in present)
 
 
 def cpu_facts() -> CpuFacts:
+    flags = cpu_flags(cpuinfo_field(("flags", "Features")))
     try:
         import psutil
     except ImportError:  # a broken install still gets a report
-        return CpuFacts(model=cpu_model(), physical_cores=None, logical_cores=os.cpu_count(), ram_bytes=None)
+        return CpuFacts(model=cpu_model(), physical_cores=None, logical_cores=os.cpu_count(), ram_bytes=None,
+                        flags=flags)
     return CpuFacts(
         model=cpu_model(),
         physical_cores=psutil.cpu_count(logical=False),
         logical_cores=psutil.cpu_count(logical=True),
         ram_bytes=psutil.virtual_memory().total,
+        flags=flags,
     )
 
 
@@ -223,7 +253,6 @@ def gpu_facts(torch) -> tuple[GpuFacts, ...]:
                 capability=(props.major, props.minor),
                 memory_bytes=props.total_memory,
                 sm_count=props.multi_processor_count,
-                bf16_supported=props.major >= 8,
             )
         )
     return tuple(gpus)
@@ -256,13 +285,16 @@ def env_facts(environ: dict[str, str]) -> dict[str, str]:
     }
 
 
+def installed_version(name: str) -> str | None:
+    """The installed distribution's version (no import: works when the package is broken)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    versions = {name: version for name in PACKAGES if (version := installed_version(name)) is not None}
     for dist in importlib.metadata.distributions():
         name = (dist.metadata["Name"] or "").lower()
         if NVIDIA_PACKAGE.match(name):
@@ -281,7 +313,7 @@ def collect_facts(probes: Probes | None = None) -> Facts:
         cpu=cpu_facts(),
         torch=torch_facts(torch) if torch else None,
         torch_error=first_line(torch_error) if torch_error else None,
-        torchvision_version=getattr(torchvision, "__version__", None),
+        torchvision_version=getattr(torchvision, "__version__", None) or installed_version("torchvision"),
         torchvision_error=first_line(torchvision_error) if torchvision_error else None,
         gpus=gpu_facts(torch) if torch else (),
         nvml=nvml_facts(probes),

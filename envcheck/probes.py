@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import os
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
@@ -42,6 +43,10 @@ def import_nvml() -> ModuleType:
     return importlib.import_module("pynvml")
 
 
+def import_psutil() -> ModuleType:
+    return importlib.import_module("psutil")
+
+
 @dataclasses.dataclass
 class Probes:
     """The world as envcheck sees it; replace a field to fake it in tests."""
@@ -49,6 +54,8 @@ class Probes:
     import_module: Callable[[str], ModuleType] = importlib.import_module
     run_command: Callable[[Sequence[str]], str | None] = run_command
     nvml: Callable[[], ModuleType] = import_nvml
+    psutil: Callable[[], ModuleType] = import_psutil
+    sleep: Callable[[float], None] = time.sleep  # how checks that sample over time wait
     shm_free_bytes: Callable[[], int | None] = shm_free_bytes
     environ: Callable[[], dict[str, str]] = lambda: dict(os.environ)
 

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: CPU ISA flags, torch build variant, transformers/peft
 
 
 class Status(str, enum.Enum):
@@ -65,16 +65,3 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message, prefixed by its type."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums and containers to JSON types; keeps numbers as numbers."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value

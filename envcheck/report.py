@@ -8,9 +8,12 @@ from collections import Counter
 from typing import Any
 
 from envcheck.checks import CheckOptions, run_checks
+from envcheck.codec import to_jsonable
 from envcheck.facts import Facts, collect_facts
 from envcheck.probes import Probes
-from envcheck.records import SCHEMA_VERSION, CheckResult, Status, to_jsonable
+from envcheck.records import SCHEMA_VERSION, CheckResult, Status
+
+TOOL = "torchrig.envcheck"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +39,7 @@ class EnvReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
-            "tool": "torchrig.envcheck",
+            "tool": TOOL,
             "created": self.created,
             "options": to_jsonable(self.options),
             "verdict": self.verdict.value,
@@ -58,10 +61,18 @@ def build_report(options: CheckOptions | None = None, probes: Probes | None = No
     return EnvReport(facts=facts, checks=tuple(checks), options=options, created=now_iso())
 
 
-def snapshot(probes: Probes | None = None) -> dict[str, Any]:
-    """The environment a bench report embeds: envcheck's facts, versioned, no checks run."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "created": now_iso(),
-        "facts": to_jsonable(collect_facts(probes)),
-    }
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """What every bench report embeds: envcheck's facts, versioned (no checks run)."""
+
+    schema_version: int
+    created: str
+    facts: Facts
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"environment schema_version {self.schema_version} is not {SCHEMA_VERSION}")
+
+
+def snapshot(probes: Probes | None = None) -> Environment:
+    return Environment(SCHEMA_VERSION, now_iso(), collect_facts(probes))

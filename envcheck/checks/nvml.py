@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from types import ModuleType
 
+from envcheck.checks.registry import CheckContext, register
 from envcheck.records import CheckResult, failed, first_line, passed, skipped, warned
 
 # Clock-event reasons that mean the GPU is running slower than it could.
@@ -162,6 +163,11 @@ class GpuHealth:
             return warned(name, f"{len(others)} other process(es) on this GPU: pids {others[:5]}",
                           "stop them before benchmarking; they share the GPU's time and memory")
         return passed(name, "no other compute processes")
+
+
+@register("nvml", needs_torch=False)
+def check_nvml(ctx: CheckContext) -> list[CheckResult]:
+    return nvml_checks(ctx.probes.nvml)
 
 
 def nvml_checks(load_nvml: Callable[[], ModuleType]) -> list[CheckResult]:
