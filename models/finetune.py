@@ -102,7 +102,7 @@ def count_parameters(model: nn.Module) -> ParameterCount:
     )
 
 
-def pretrain_checkpoint(spec: ModelSpec, path: Path, steps: int = 5, batch_size: int = 32, seed: int = 0) -> Path:
+def pretrain_checkpoint(spec: ModelSpec, path: Path, steps: int = 2, batch_size: int = 4, seed: int = 0) -> Path:
     """Make a checkpoint by a short pre-training on synthetic data (CPU), then save it."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
