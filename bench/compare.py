@@ -1,121 +1,176 @@
-"""Compare reports case by case: ratio, significance on raw round times, environment differences.
+"""Compare reports case by case at the level of replication (DESIGN.md rule 10).
 
-Pure computation on report dicts; bench/summary.py renders the result.
+Each side of a case is its runs' median step times. Against one report the test is Welch's
+on log run medians; against a baseline set of several recorded reports, the new runs are
+judged against the spread of those reports (drift between invocations counts). The verdict:
+
+- faster / slower: the test is significant after the Benjamini-Hochberg adjustment over
+  all cases (q < alpha), and the change is >= 1 %;
+- same: not significant, and the confidence interval of the ratio lies inside +-margin;
+- inconclusive: too few runs (fewer than two a side), or an interval too wide to decide;
+- noisy: a run on either side was measured while the machine was busy (never slower);
+- not comparable: a side was not measured (skipped, failed, ...).
+
+Pure computation on Report objects; bench/render/compare.py prints it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import statistics
 from typing import Any
 
-from bench.cases import Case
-from bench.stats_test import mann_whitney_u
-from bench.storage import all_cases
+from bench import config
+from bench.records import CaseRecord, Status
+from bench.report import Report
+from bench.stats import RatioEstimate, adjust_p_values, ratio_against_baseline, ratio_estimate
 
-ALPHA = 0.05
-MIN_SIGNIFICANT_CHANGE = 0.01  # a change under 1 % is never called significant
-
-# (label, path into environment.facts) of what explains a difference in speed.
+# (label, how to read it from facts): the software and hardware that explain a difference in speed.
 ENV_FIELDS = (
-    ("GPU", lambda f: ", ".join(g["name"] for g in f.get("gpus", [])) or "none"),
-    ("driver", lambda f: f.get("nvml", {}).get("driver_version")),
-    ("torch", lambda f: (f.get("torch") or {}).get("version")),
-    ("CUDA", lambda f: (f.get("torch") or {}).get("cuda_build")),
-    ("cuDNN", lambda f: (f.get("torch") or {}).get("cudnn_version")),
-    ("torchvision", lambda f: f.get("torchvision_version")),
-    ("CPU", lambda f: f.get("cpu", {}).get("model")),
-    ("Python", lambda f: f.get("python", {}).get("version")),
+    ("GPU", lambda f: ", ".join(g.name for g in f.gpus) or "none"),
+    ("driver", lambda f: f.nvml.driver_version),
+    ("torch", lambda f: f.torch.version if f.torch else None),
+    ("CUDA", lambda f: f.torch.cuda_build if f.torch else None),
+    ("cuDNN", lambda f: f.torch.cudnn_version if f.torch else None),
+    ("torchvision", lambda f: f.torchvision_version),
+    ("transformers", lambda f: f.packages.get("transformers")),
+    ("Python", lambda f: f.python.version),
 )
 
 
-def case_label(case: dict[str, Any]) -> str:
-    """The case's id, from a report's case record: also the key that matches cases across reports."""
-    return Case(**case).id
-
-
-def step_times(record: dict[str, Any]) -> list[float]:
-    steps = record.get("steps_per_round") or 1
-    return [seconds / steps for seconds in record.get("round_s") or []]
-
-
-def environment_differences(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    base_facts, new_facts = base["torchrig"]["environment"]["facts"], new["torchrig"]["environment"]["facts"]
-    diffs = [(label, get(base_facts), get(new_facts)) for label, get in ENV_FIELDS]
-    base_device, new_device = base["torchrig"]["run"]["device"], new["torchrig"]["run"]["device"]
-    diffs.append(("device", base_device, new_device))
-    return [(label, b, n) for label, b, n in diffs if b != n]
+class Verdict(str, enum.Enum):
+    FASTER = "faster"
+    SLOWER = "slower"
+    SAME = "same"
+    INCONCLUSIVE = "inconclusive"
+    NOISY = "noisy"
+    NOT_COMPARABLE = "not comparable"
 
 
 @dataclasses.dataclass(frozen=True)
 class CaseComparison:
-    label: str
-    base_status: str
-    new_status: str
-    base_samples_per_s: float | None
-    new_samples_per_s: float | None
-    p_value: float | None
-    significant: bool
-
-    @property
-    def ratio(self) -> float | None:
-        if self.base_samples_per_s and self.new_samples_per_s:
-            return self.new_samples_per_s / self.base_samples_per_s
-        return None
+    key: str
+    unit: str
+    base_status: Status
+    new_status: Status
+    base_items_per_s: float | None
+    new_items_per_s: float | None
+    estimate: RatioEstimate | None
+    q_value: float | None
+    verdict: Verdict
+    why: str  # what decided the verdict, in words
 
     @property
     def change_pct(self) -> float | None:
-        return None if self.ratio is None else (self.ratio - 1) * 100
-
-    @property
-    def verdict(self) -> str:
-        if self.ratio is None:
-            return f"not comparable ({self.base_status} -> {self.new_status})"
-        if not self.significant:
-            return "same"
-        return "faster" if self.ratio > 1 else "slower"
+        return self.estimate.change_pct if self.estimate else None
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     base_name: str
     new_name: str
-    environment_differences: list[tuple[str, Any, Any]]
+    differences: list[tuple[str, Any, Any]]  # software, hardware fingerprint, setup
     cases: list[CaseComparison]
     only_base: list[str]
     only_new: list[str]
+    margin_pct: float
+    alpha: float
 
     def regressions(self, above_pct: float) -> list[CaseComparison]:
         """Significant slowdowns by more than ``above_pct`` percent."""
-        return [c for c in self.cases
-                if c.verdict == "slower" and c.change_pct is not None and -c.change_pct > above_pct]
+        return [c for c in self.cases if c.verdict is Verdict.SLOWER and -c.change_pct > above_pct]
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for c in self.cases if c.verdict is verdict)
 
 
-def compare_case(base: dict[str, Any], new: dict[str, Any], alpha: float = ALPHA) -> CaseComparison:
-    base_ok, new_ok = base["status"] == "ok", new["status"] == "ok"
-    p_value, significant = None, False
-    if base_ok and new_ok:
-        base_times, new_times = step_times(base), step_times(new)
-        _, p_value = mann_whitney_u(base_times, new_times)
-        ratio = new["samples_per_s"] / base["samples_per_s"]
-        significant = p_value < alpha and abs(ratio - 1) >= MIN_SIGNIFICANT_CHANGE
-    return CaseComparison(
-        label=case_label(base["case"]), base_status=base["status"], new_status=new["status"],
-        base_samples_per_s=base.get("samples_per_s") if base_ok else None,
-        new_samples_per_s=new.get("samples_per_s") if new_ok else None,
-        p_value=p_value, significant=significant,
-    )
+def differences(base: Report, new: Report) -> list[tuple[str, Any, Any]]:
+    base_facts, new_facts = base.environment.facts, new.environment.facts
+    found = [(label, get(base_facts), get(new_facts)) for label, get in ENV_FIELDS]
+    found += base.fingerprint.differences(new.fingerprint)
+    for name in sorted(set(base.run.setup.env) | set(new.run.setup.env)):
+        found.append((f"${name}", base.run.setup.env.get(name), new.run.setup.env.get(name)))
+    return [(label, b, n) for label, b, n in found if b != n]
 
 
-def compare_reports(base: dict[str, Any], new: dict[str, Any], *, base_name: str = "base",
-                    new_name: str = "new", alpha: float = ALPHA) -> Comparison:
-    base_cases = {case_label(r["case"]): r for r in all_cases(base)}
-    new_cases = {case_label(r["case"]): r for r in all_cases(new)}
-    shared = [key for key in base_cases if key in new_cases]
-    return Comparison(
-        base_name=base_name,
-        new_name=new_name,
-        environment_differences=environment_differences(base, new),
-        cases=[compare_case(base_cases[key], new_cases[key], alpha) for key in shared],
-        only_base=[key for key in base_cases if key not in new_cases],
-        only_new=[key for key in new_cases if key not in base_cases],
-    )
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One side of a case: its record in each report (several for a baseline set)."""
+
+    records: list[CaseRecord]
+
+    @property
+    def status(self) -> Status:
+        ok = [r for r in self.records if r.status is Status.OK]
+        return Status.OK if ok else self.records[0].status
+
+    @property
+    def steps(self) -> list[float]:
+        return [s for r in self.records if r.status is Status.OK for s in r.run_step_s]
+
+    @property
+    def noise(self) -> list[str]:
+        return list(dict.fromkeys(reason for r in self.records for reason in r.noise_reasons))
+
+    @property
+    def noisy(self) -> bool:
+        return any(r.noisy for r in self.records)
+
+
+def judge(estimate: RatioEstimate | None, q: float | None, noisy: str | None, margin: float,
+          alpha: float) -> tuple[Verdict, str]:
+    if noisy:
+        return Verdict.NOISY, noisy
+    if estimate is None:
+        return Verdict.INCONCLUSIVE, f"fewer than {config.MIN_RUNS_TO_DECIDE} runs on a side: no spread to judge by"
+    interval = f"ratio {estimate.ratio:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
+    if q is not None and q < alpha and abs(estimate.ratio - 1) >= config.MIN_CHANGE:
+        return (Verdict.FASTER if estimate.ratio > 1 else Verdict.SLOWER), f"{interval}, q = {q:.3g}"
+    if 1 - margin / 100 <= estimate.ci_low and estimate.ci_high <= 1 + margin / 100:
+        return Verdict.SAME, f"{interval} within +-{margin:g}%"
+    return Verdict.INCONCLUSIVE, f"{interval} reaches beyond +-{margin:g}% without a significant change"
+
+
+def compare_case(key: str, base: Side, new: Side, estimate: RatioEstimate | None, q: float | None,
+                 margin_pct: float, alpha: float) -> CaseComparison:
+    record = new.records[0]
+    comparable = base.status is Status.OK and new.status is Status.OK
+    if comparable:
+        noise = "; ".join(f"{name} noisy: {'; '.join(side.noise)}" for name, side in (("base", base), ("new", new))
+                          if side.noisy)
+        verdict, why = judge(estimate, q, noise or None, margin_pct, alpha)
+    else:
+        verdict, why = Verdict.NOT_COMPARABLE, f"{base.status.value} -> {new.status.value}"
+    items = record.workload.items_per_step if record.workload else None
+    base_rate = items / statistics.median(base.steps) if comparable and items else None
+    return CaseComparison(key, record.case.spec.unit, base.status, new.status, base_rate,
+                          record.items_per_s if comparable else None, estimate, q, verdict, why)
+
+
+def estimate(base: Side, new: Side, invocations: int, confidence: float) -> RatioEstimate | None:
+    """Against one report: Welch on the runs. Against a baseline set of several recorded reports:
+    the new runs against the spread of those invocations (drift between them counts)."""
+    if invocations > 1:
+        return ratio_against_baseline([r.run_step_s for r in base.records if r.status is Status.OK], new.steps,
+                                      confidence)
+    return ratio_estimate(base.steps, new.steps, confidence)
+
+
+def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str = "base", new_name: str = "new",
+                    alpha: float = config.ALPHA, margin_pct: float = config.EQUIVALENCE_MARGIN_PCT) -> Comparison:
+    """Every case of ``new`` found in ``bases`` (one report, or a baseline set of several)."""
+    bases = [bases] if isinstance(bases, Report) else list(bases)
+    base_keys = list(dict.fromkeys(r.key for b in bases for r in b.cases))
+    new_keys = [r.key for r in new.cases]
+    prepared = []
+    for key in (k for k in new_keys if k in base_keys):
+        base, side = Side([r for b in bases if (r := b.find(key)) is not None]), Side([new.find(key)])
+        comparable = base.status is Status.OK and side.status is Status.OK
+        prepared.append((key, base, side, estimate(base, side, len(bases), 1 - alpha) if comparable else None))
+    q_values = iter(adjust_p_values([estimate.p_value for *_, estimate in prepared if estimate is not None]))
+    cases = [compare_case(key, base, side, estimate, next(q_values) if estimate else None, margin_pct, alpha)
+             for key, base, side, estimate in prepared]
+    return Comparison(base_name, new_name, differences(bases[0], new), cases,
+                      only_base=[k for k in base_keys if k not in new_keys],
+                      only_new=[k for k in new_keys if k not in base_keys], margin_pct=margin_pct, alpha=alpha)

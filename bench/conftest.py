@@ -1,7 +1,8 @@
 """pytest plumbing for the pytest-benchmark cases in bench/test_bench.py.
 
-`pytest bench --bench-suite smoke --benchmark-json=out.json` writes the same report
-layout as `python -m bench run` (minus the cases pytest skips, which pytest lists).
+`pytest bench --bench-suite smoke --benchmark-json=out.json` plans with the same function as
+`python -m bench run` (bench.execute.make_plan: cases, skips, ceilings) and writes a report
+that Report.load reads. Cases run in this process: for isolation use `python -m bench run`.
 """
 
 from __future__ import annotations
@@ -13,49 +14,56 @@ from pathlib import Path
 import pytest
 
 from bench import config
-from bench.cases import expand
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("torchrig", "torchrig benchmark cases")
     group.addoption("--bench-suite", choices=config.SUITES, default="quick", help="suite to parametrize from")
     group.addoption("--bench-device", choices=config.DEVICES, default="auto", help="device to run on")
+    group.addoption("--bench-ceilings", default="", metavar="PRECISION=TFLOPS,...",
+                    help="matmul ceilings for MFU instead of measuring them")
 
 
 @dataclasses.dataclass
 class BenchSession:
-    suite: config.Suite
-    device: str
-    environment: dict
-    checkpoint_dir: Path
-    ceilings: dict | None = None
+    plan: object  # bench.execute.Plan
+    records: dict  # case key -> CaseRecord, as the cases finish
+
+    @property
+    def setup(self):
+        return self.plan.setups[0]
 
 
 _SESSION: BenchSession | None = None
 
 
-def bench_session(config_: pytest.Config) -> BenchSession:
-    """One per pytest run: the environment snapshot is taken once."""
+class Quiet:
+    def note(self, text: str) -> None:
+        print(f"torchrig: {text}")
+
+
+def bench_session(pytest_config: pytest.Config) -> BenchSession:
+    """One plan per pytest run: the environment snapshot and ceilings are taken once."""
     global _SESSION
     if _SESSION is None:
-        from bench.__main__ import resolve_device
-        from bench.measure import settle_compile_workers
-        from envcheck import snapshot
+        from bench.plan import make_plan
+        from bench.process import Runner
+        from bench.request import RunRequest
 
-        settle_compile_workers()
+        work = Path(tempfile.mkdtemp(prefix="torchrig-pytest-"))
+        from bench.cli import ceilings
 
-        environment = snapshot()
-        device = resolve_device(config_.getoption("--bench-device"), environment["facts"])
-        _SESSION = BenchSession(config.SUITE_DEFS[config_.getoption("--bench-suite")], device, environment,
-                                Path(tempfile.mkdtemp(prefix="torchrig-ckpt-")))
+        request = RunRequest(suite=pytest_config.getoption("--bench-suite"),
+                             device=pytest_config.getoption("--bench-device"), out=work / "out",
+                             ceilings=ceilings(pytest_config.getoption("--bench-ceilings")))
+        _SESSION = BenchSession(make_plan(request, Runner(work), Quiet()), {})
     return _SESSION
 
 
 def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
-        session = bench_session(metafunc.config)
-        cases = expand(session.suite, session.device)
-        metafunc.parametrize("case", cases, ids=[case.id for case in cases])
+        cases = bench_session(metafunc.config).plan.cases
+        metafunc.parametrize("case", cases, ids=[case.key for case in cases])
 
 
 @pytest.fixture(scope="session")
@@ -63,26 +71,30 @@ def bench(request) -> BenchSession:
     return bench_session(request.config)
 
 
-def pytest_benchmark_update_machine_info(config, machine_info):
-    from bench.storage import device_name, machine_id
+def report_of(session: BenchSession):
+    from bench.records import CaseRecord, Status
+    from bench.report import Report, RunInfo
 
-    session = bench_session(config)
-    facts = session.environment["facts"]
-    machine_info["torchrig"] = {"machine_id": machine_id(facts, session.device), "device": session.device,
-                                "device_name": device_name(facts, session.device)}
+    plan, setup = session.plan, session.setup
+    records = [session.records.get(case.key) or CaseRecord(case, Status.SKIPPED, setup.skipped.get(case.key, "not run"))
+               for case in plan.cases]
+    request = plan.request
+    info = RunInfo(suite=request.suite, device=setup.device, label=None, argv=[], cases_planned=len(plan.cases),
+                   cases_finished=len(records), interrupted=False, wall_s=0.0, rules=request.rules, runs=1,
+                   setup=setup.setup, started=plan.started)
+    return Report(setup.environment, info, setup.ceilings, records)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    from bench.layout import machine_info as torchrig_machine_info
+
+    report = report_of(bench_session(config))
+    machine_info["torchrig"] = torchrig_machine_info(report)["torchrig"]
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    from bench.storage import SCHEMA_VERSION, TOOL
+    from bench.report import SCHEMA_VERSION
 
-    session = bench_session(config)
+    report = report_of(bench_session(config))
     output_json["schema_version"] = SCHEMA_VERSION
-    output_json["torchrig"] = {
-        "tool": TOOL,
-        "environment": session.environment,
-        "run": {"suite": session.suite.name, "device": session.device, "argv": list(config.invocation_params.args),
-                "cases_planned": len(benchmarks), "cases_finished": len(benchmarks), "interrupted": False,
-                "wall_s": 0.0, "rules": dataclasses.asdict(session.suite.timing)},
-        "ceilings": {"device": session.device, "tflops": session.ceilings or {}},
-        "unmeasured": [],
-    }
+    output_json["torchrig"] = report.torchrig_block()

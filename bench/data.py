@@ -129,9 +129,3 @@ def loader(data: Dataset, batch_size: int, *, device: str, shuffle: bool, worker
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                       pin_memory=device.startswith("cuda"), persistent_workers=workers > 0,
                       drop_last=drop_last, generator=torch.Generator().manual_seed(seed))
-
-
-def default_workers() -> int:
-    import os
-
-    return max(1, min(4, (os.cpu_count() or 2) - 1))

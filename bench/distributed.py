@@ -1,14 +1,13 @@
-"""Data-parallel throughput: the program each rank runs under torchrun, and the front end's launcher.
+"""Data-parallel runs: each run of a data-parallel case is one torchrun launch of this module's ranks.
 
-`python -m bench run --nproc-per-node N` measures each case on one process first
-(the scaling reference), then launches ``torch.distributed.run`` (torchrun) with
-this module as the rank program: every rank wraps the model in
-DistributedDataParallel (NCCL on CUDA, gloo on the CPU) and measures with the
-same protocol; the ranks agree on warm-up and steps per round so that their
-collectives line up. Rank 0 appends each finished case to a JSON-lines file, so
-a later failure loses nothing already measured. A rank whose case raises writes
-what happened to an error file and exits at once; torchrun then stops the others
-(the process-group timeout bounds any collective left waiting).
+`python -m bench run --nproc-per-node N` measures every case on one process (the
+reference) and as an N-process DistributedDataParallel case (NCCL on CUDA, gloo on the
+CPU) whose identity carries the world size and backend. Every rank measures with the
+same protocol; the ranks agree on warm-up and steps per round so that their collectives
+line up; rank 0 gathers each rank's median step and writes the run's record. A rank that
+fails writes what happened beside the result and exits at once; torchrun then stops the
+others (the process-group timeout bounds any collective left waiting). On the CPU each rank
+gets cores / N threads, so N ranks use the cores one reference process uses.
 """
 
 from __future__ import annotations
@@ -16,34 +15,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-import resource
-import signal
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from bench.cases import Case
-from bench.config import TimingRules
-from bench.result import CaseResult
+from bench.records import RunRecord, Status
+from bench.worker import CaseJob, WorkerRequest, prepare_process
+from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
+from envcheck.files import write_json_atomic
 
 ALLREDUCE_MAX_BYTES = {"cpu": 16 * 2**20, "cuda": 256 * 2**20}
-
-
-@dataclasses.dataclass(frozen=True)
-class LaunchSpec:
-    """What the front end hands every rank (written as JSON)."""
-
-    cases: list[dict[str, Any]]
-    rules: dict[str, Any]
-    results_file: str
-    errors_dir: str
-    checkpoint_dir: str
-    timeout_s: float
-    allreduce: bool = True
+GROUP_TIMEOUT_S = 600.0
 
 
 def rank_env() -> tuple[int, int, int]:
@@ -85,37 +68,30 @@ def measure_allreduce(device: str, world_size: int) -> list[dict[str, float]]:
     return rows
 
 
-def append_line(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+def rank_main(request_path: str, result_path: str) -> None:
+    """The rank program: one run of one data-parallel case; rank 0 writes the record."""
+    request = from_jsonable(WorkerRequest, read_json(Path(request_path)))
+    job: CaseJob = request.case
+    prepare_process(job.cache_dir)
+    from bench.process import die_with_parent
 
-
-def rank_main(spec_path: str) -> None:
-    """The rank program: measure every case under DDP; rank 0 records."""
+    die_with_parent()  # torchrun's agent is the parent: a killed run leaves no rank behind
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from bench.measure import CaseRun, settle_compile_workers
-    from bench.timing import measure_rounds
-    from bench.worker import WorkerSettings, checkpoint_for, inject_fault
+    from bench.measure import run_case
+    from bench.worker import cache_state, fault_for, inject, outcome_of
     from envcheck.records import first_line
 
-    spec = LaunchSpec(**json.loads(Path(spec_path).read_text()))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # as in bench.worker: no multi-GB core files
     rank, world_size, local_rank = rank_env()
-    cases = [Case(**c) for c in spec.cases]
-    cuda = bool(cases) and cases[0].device == "cuda"
+    case = job.case
+    cuda = case.device == "cuda"
     if cuda:
         torch.cuda.set_device(local_rank)
     device = f"cuda:{local_rank}" if cuda else "cpu"
-    backend = "nccl" if cuda else "gloo"
-    dist.init_process_group(backend, timeout=timedelta(seconds=spec.timeout_s))
-    settle_compile_workers()
-    rules = TimingRules(**spec.rules)
-    settings = WorkerSettings(rules, None, Path(spec.checkpoint_dir) / f"rank{rank}")
+    dist.init_process_group(case.dist_backend, timeout=timedelta(seconds=min(job.rules.case_timeout_s,
+                                                                             GROUP_TIMEOUT_S)))
 
     def agree(done: bool, steps: int) -> tuple[bool, int]:
         votes = torch.tensor([0 if done else 1, steps], dtype=torch.int64, device=device)
@@ -125,169 +101,63 @@ def rank_main(spec_path: str) -> None:
     def wrap(model):
         return DistributedDataParallel(model, device_ids=[local_rank] if cuda else None)
 
-    for case in cases:
-        try:
-            if case.fault and case.fault.startswith(f"rank{rank}:"):
-                inject_fault(case.fault.split(":", 1)[1])
-            run = CaseRun(dataclasses.replace(case, fault=None), rules, checkpoint_for(case, settings),
-                          wrap=wrap, agree=agree)
-            steps = run.prepare()
-            result = run.finish(measure_rounds(run.step, run.clock, rules, steps))
-        except Exception as error:  # noqa: BLE001 - record who failed and why, then stop at once
-            kind = "oom" if isinstance(error, torch.OutOfMemoryError) else "failed"
-            append_line(Path(spec.errors_dir) / f"rank{rank}.jsonl",
-                        {"rank": rank, "case": case.id, "status": kind, "error": first_line(error),
-                         "time": time.time()})
-            os._exit(1)  # leave the collectives; torchrun ends the other ranks
-        gathered: list[Any] = [None] * world_size
-        dist.all_gather_object(gathered, result.as_dict())
-        if rank == 0:
-            append_line(Path(spec.results_file), {"case": case.id, "ranks": gathered, "backend": backend,
-                                                  "world_size": world_size})
-    if spec.allreduce:
-        rows = measure_allreduce(device, world_size)
-        if rank == 0:
-            append_line(Path(spec.results_file), {"allreduce": rows, "backend": backend, "world_size": world_size})
+    try:
+        fault = fault_for(case.key)
+        if fault and fault.startswith(f"rank{rank}:"):
+            inject(fault.split(":", 1)[1])
+        record = run_case(case, job.rules, job.options, job.index, cache_state(job.cache_dir), wrap, agree)
+    except Exception as error:  # noqa: BLE001 - record who failed and why, then stop at once
+        write_json_atomic(Path(f"{result_path}.rank{rank}"), {"rank": rank, "status": outcome_of(error).value,
+                                                              "error": first_line(error), "time": time.time()})
+        os._exit(1)  # leave the collectives; torchrun ends the other ranks
+    steps: list[float] = [0.0] * world_size
+    dist.all_gather_object(steps, record.step_s if record.status is Status.OK else None)
+    rows = measure_allreduce(device, world_size) if job.index == 0 else []
+    if rank == 0:
+        if record.status is Status.OK:
+            record.rank_step_s = [s for s in steps if s]
+        record.allreduce = rows
+        write_json_atomic(Path(result_path), to_jsonable(record))
     dist.barrier()
     dist.destroy_process_group()
 
 
-# ------------------------------------------------------------------ front end
-
-
-@dataclasses.dataclass(frozen=True)
-class Launch:
-    nproc_per_node: int
-    nnodes: int = 1
-    node_rank: int = 0
-    rdzv_endpoint: str | None = None
-
-    def torchrun_args(self) -> list[str]:
-        args = [f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}",
-                f"--node-rank={self.node_rank}", "--max-restarts=0"]
-        if self.rdzv_endpoint:
-            return args + ["--rdzv-backend=c10d", f"--rdzv-endpoint={self.rdzv_endpoint}"]
-        return args + ["--standalone"]
-
-
-def check_launch(launch: Launch) -> list[str]:
-    errors = []
-    if launch.nproc_per_node < 1:
-        errors.append(f"--nproc-per-node must be >= 1, got {launch.nproc_per_node}")
-    if launch.nnodes < 1:
-        errors.append(f"--nnodes must be >= 1, got {launch.nnodes}")
-    if not 0 <= launch.node_rank < max(launch.nnodes, 1):
-        errors.append(f"--node-rank must be in 0..{launch.nnodes - 1}, got {launch.node_rank}")
-    if launch.nnodes > 1 and not launch.rdzv_endpoint:
-        errors.append("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
-    if launch.rdzv_endpoint and not re.fullmatch(r"[\w.\-\[\]:]+:\d+", launch.rdzv_endpoint):
-        errors.append(f"--rdzv-endpoint expects HOST:PORT, got {launch.rdzv_endpoint!r}")
-    return errors
-
-
-@dataclasses.dataclass
-class DistributedOutcome:
-    lines: list[dict[str, Any]]
-    errors: list[dict[str, Any]]
-    returncode: int | None  # None: killed at the overall timeout
-    log_tail: str
-    seconds: float
-
-
-def launch(spec: LaunchSpec, run: Launch, work_dir: Path, timeout_s: float) -> DistributedOutcome:
-    """Run torchrun with the rank program; bounded by ``timeout_s`` whatever the ranks do."""
-    spec_path = work_dir / "spec.json"
-    spec_path.write_text(json.dumps(dataclasses.asdict(spec)))
-    log_path = work_dir / "torchrun.log"
-    command = [sys.executable, "-m", "torch.distributed.run", *run.torchrun_args(), "-m", "bench.distributed",
-               str(spec_path)]
-    start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def rank_failures(result_path: Path) -> list[dict]:
+    """The failing ranks' notes, earliest first: the first to fail is the cause."""
+    notes = []
+    for path in result_path.parent.glob(result_path.name + ".rank*"):
         try:
-            returncode: int | None = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            returncode = None
-    lines = _read_lines(Path(spec.results_file))
-    # earliest first: the first rank to fail is the cause; the others mostly lost their peer
-    errors = sorted((e for path in Path(spec.errors_dir).glob("rank*.jsonl") for e in _read_lines(path)),
-                    key=lambda e: e.get("time", 0.0))
-    tail = log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
-    return DistributedOutcome(lines, errors, returncode, tail, time.perf_counter() - start)
-
-
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def root_cause(log_tail: str) -> str:
-    """torchrun's 'first observed failure' lines: which rank, which exit code."""
-    rank = re.search(r"rank\s*:\s*(\d+)", log_tail)
-    code = re.search(r"exitcode\s*:\s*(-?\d+)", log_tail)
-    if not rank:
-        return "torchrun failed (see its log)"
-    text = f"rank {rank.group(1)} exited with code {code.group(1) if code else '?'}"
-    if code and int(code.group(1)) < 0:
-        try:
-            text += f" ({signal.Signals(-int(code.group(1))).name})"
-        except ValueError:
-            pass
-    return text
-
-
-def distributed_results(cases: list[Case], outcome: DistributedOutcome, single: dict[str, float],
-                        timeout_s: float) -> list[CaseResult]:
-    """One CaseResult per case from rank 0's lines, with per-rank and global figures."""
-    from bench.storage import derived_metrics
-
-    finished = {line["case"]: line for line in outcome.lines if "case" in line}
-    results = []
-    for case in cases:
-        line = finished.get(case.id)
-        if line is None:
-            results.append(_unfinished(case, outcome, timeout_s))
+            notes.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
             continue
-        ranks = [_record(r) for r in line["ranks"]]
-        per_rank = [derived_metrics(r, {}, TimingRules()).get("samples_per_s") for r in ranks]
-        total = sum(per_rank)
-        reference = single.get(case.id)
-        lead = ranks[0]
-        lead.distributed = {
-            "world_size": line["world_size"], "backend": line["backend"],
-            "per_rank_samples_per_s": per_rank, "global_samples_per_s": total,
-            "single_process_samples_per_s": reference,
-            "scaling_efficiency": total / (line["world_size"] * reference) if reference else None,
-        }
-        results.append(lead)
-    return results
+    return sorted(notes, key=lambda note: note.get("time", 0.0))
 
 
-def _record(data: dict[str, Any]) -> CaseResult:
-    fields = {k: v for k, v in data.items() if k != "case"}
-    return CaseResult(Case(**data["case"]), **fields)
+def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
+    """One run of a data-parallel case under torchrun; None when the run is stopping."""
+    import psutil
 
-
-def _unfinished(case: Case, outcome: DistributedOutcome, timeout_s: float) -> CaseResult:
-    failure = next((e for e in outcome.errors if e["case"] == case.id), None)
-    if failure:
-        return CaseResult(case, failure["status"], f"rank {failure['rank']} failed: {failure['error']}")
-    if outcome.returncode is None:
-        return CaseResult(case, "timeout", f"the distributed run passed its {timeout_s:g} s limit and was killed")
-    if outcome.errors:
-        first = outcome.errors[0]
-        return CaseResult(case, "failed", f"not run: rank {first['rank']} failed earlier, in {first['case']}")
-    if outcome.returncode != 0:
-        return CaseResult(case, "crashed", root_cause(outcome.log_tail))
-    return CaseResult(case, "failed", "no result from rank 0")
-
-
-def allreduce_rows(outcome: DistributedOutcome) -> list[dict[str, Any]]:
-    return next((line["allreduce"] for line in outcome.lines if "allreduce" in line), [])
+    timeout = job.rules.case_timeout_s * 2 + 60  # N processes start, each may compile
+    env = dict(setup.env)
+    if job.case.device == "cpu" and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (psutil.cpu_count(logical=False) or 1) // launch.nproc_per_node))
+    head = [setup.python, "-m", "torch.distributed.run", *launch.torchrun_args(), "-m", "bench.distributed"]
+    data, exit_ = runner.call(dataclasses.replace(setup, env=env), WorkerRequest("case", case=job), timeout, head)
+    if exit_.stopped:
+        return None
+    if data is not None:
+        try:
+            return from_jsonable(RunRecord, data)
+        except DecodeError as error:
+            return RunRecord(job.index, Status.FAILED, f"rank 0's result is unreadable: {error}")
+    failures = rank_failures(runner.last_result)
+    if failures:
+        first = failures[0]
+        return RunRecord(job.index, Status(first["status"]), f"rank {first['rank']} failed: {first['error']}",
+                         duration_s=exit_.seconds)
+    status = Status.TIMEOUT if exit_.timed_out else Status.CRASHED
+    return RunRecord(job.index, status, "torchrun: " + exit_.describe(timeout), duration_s=exit_.seconds)
 
 
 if __name__ == "__main__":
-    rank_main(sys.argv[1])
+    rank_main(*sys.argv[1:3])

@@ -1,14 +1,14 @@
 """Everything the GPU proof needs, in one call: `python -m bench.gpu_check OUT_DIR`.
 
-Runs with the machine's own PyTorch (no nox, no package registry), in under ten
+Runs with the machine's own PyTorch (no nox, no package registry), sized for about nine
 minutes on an H200, and writes into OUT_DIR:
 
-    envcheck.json      envcheck --require-cuda
-    quick/<id>/*.json  the quick suite's report (the baseline to commit)
-    fastest/<id>/*.json, repeat/<id>/*.json   the fastest CNN case; five cases measured again
-    targets.json       each target's measured figure and verdict
-    gpu-check.log      everything printed, in order
-    summary.txt        the short table, also printed last
+    envcheck.json          envcheck --require-cuda
+    quick/, fastest/, aa/, ddp/, workloads/   the reports of each step (quick/ is the baseline to commit)
+    baselines/             a baseline recorded in this call, and validate's verdict against it
+    targets.json           each target's measured figure and verdict
+    gpu-check.log          everything printed, in order
+    summary.txt            the target table, also printed last
 
 On a machine without CUDA it says so, runs envcheck (which then FAILs) and stops.
 """
@@ -22,22 +22,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from bench.compare import case_label
+from bench.compare import Verdict, compare_reports
+from bench.records import CaseRecord, Status
+from bench.report import Report, ReportError
 
-# The fastest CNN configuration, run alone (its max-autotune compile takes ~90 s).
+QUICK_RUNS = ["--runs", "3"]  # the quick suite once, 3 runs a case: 5 minutes of the 9
 FASTEST = ["--models", "cnn", "--modes", "train", "--backends", "compile-max-autotune",
-           "--precisions", "amp-bf16", "--batch-sizes", "8192", "--channels-last"]
-# Quick-suite cases with steps of 1 ms or more, measured again for the stability target
-# (six of these eight are in the quick suite: the CNN in every precision, mlp-large in two).
-REPEAT = ["--models", "cnn,mlp-large", "--modes", "train", "--backends", "eager",
-          "--precisions", "fp32,tf32,amp-bf16,amp-fp16", "--batch-sizes", "4096"]
-FIDELITY_CASES = (  # small, medium and large step times
-    ("mlp", "eager", "fp32", 64),
-    ("cnn", "eager", "amp-bf16", 4096),
-    ("mlp-large", "eager", "amp-bf16", 4096),
-)
+           "--precisions", "amp-bf16", "--batch-sizes", "8192", "--channels-last", "--runs", "1"]
+AA = ["--models", "cnn,mlp-large", "--modes", "train", "--backends", "eager", "--precisions", "amp-bf16,tf32",
+      "--batch-sizes", "4096", "--runs", "5"]  # steps of 1 ms and more, twice, for A/A and validate
+DDP = ["--models", "cnn", "--modes", "train", "--backends", "eager", "--precisions", "amp-bf16",
+       "--batch-sizes", "4096", "--runs", "3", "--nproc-per-node", "1"]
+FIDELITY_CASES = (("mlp", "eager", "fp32", 64), ("cnn", "eager", "amp-bf16", 4096),
+                  ("mlp-large", "eager", "amp-bf16", 4096))  # small, medium and large steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,116 +46,130 @@ class Target:
     passed: bool | None  # None: could not be measured
 
 
-def records(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    from bench.storage import all_cases
-
-    return {case_label(r["case"]): r for r in all_cases(report)}
-
-
-def sps(table: dict[str, dict[str, Any]], label: str) -> float | None:
-    record = table.get(label)
-    return record.get("samples_per_s") if record and record["status"] == "ok" else None
+def rate(report: Report | None, key: str) -> float | None:
+    record = report.find(key) if report else None
+    return record.items_per_s if record and record.status is Status.OK else None
 
 
-def _throughput_target(name, goal, value, minimum) -> Target:
+def at_least(name: str, goal: str, value: float | None, minimum: float, unit: str = "M images/s",
+             scale: float = 1e6) -> Target:
     if value is None:
         return Target(name, goal, "not measured", None)
-    return Target(name, goal, f"{value / 1e6:.3f} M images/s", value >= minimum)
+    return Target(name, goal, f"{value / scale:.3f} {unit}", value >= minimum)
 
 
-def evaluate(quick: dict, fastest: dict | None, repeat: dict | None, fidelity: list[dict],
-             envcheck: dict | None, quick_wall_s: float | None) -> list[Target]:
+def losses_fall(records: list[CaseRecord]) -> Target:
+    """amp-fp16 with GradScaler, TF32, CUDA graphs and max-autotune give finite, decreasing loss."""
+    features = {"amp-fp16+GradScaler": lambda c: c.precision == "amp-fp16", "tf32": lambda c: c.precision == "tf32",
+                "CUDA graphs": lambda c: c.backend == "compile-reduce-overhead",
+                "max-autotune": lambda c: c.backend == "compile-max-autotune"}
+    seen: dict[str, list[bool]] = {}
+    for record in records:
+        loss = record.loss() if record.status is Status.OK and record.case.mode != "infer" else None
+        for feature, hit in features.items():
+            if hit(record.case) and loss:
+                seen.setdefault(feature, []).append(loss[1] < loss[0])
+    bad = [f for f, ok in seen.items() if not all(ok)]
+    missing = [f for f in features if f not in seen]
+    return Target("10 finite, decreasing loss", "fp16+scaler, TF32, graphs, autotune",
+                  f"ok: {sorted(set(seen) - set(bad))}; missing: {missing}; not decreasing: {bad}",
+                  (not bad and not missing) if seen else None)
+
+
+def evaluate(reports: dict[str, Report | None], fidelity: list[dict], envcheck: dict | None,
+             quick_wall_s: float | None, validate_exit: int | None) -> list[Target]:
     """Each target of the GPU issue from the reports (pure: tested on synthetic reports)."""
-    q = records(quick)
+    quick, fastest, aa, aa2, ddp = (reports.get(k) for k in ("quick", "fastest", "aa", "aa2", "ddp"))
     targets = []
     if envcheck is None:
         targets.append(Target("1 envcheck --require-cuda", "no FAIL", "not run", None))
     else:
         fails = [c["name"] for c in envcheck["checks"] if c["status"] == "FAIL"]
-        targets.append(Target("1 envcheck --require-cuda", "no FAIL",
-                              f"{envcheck['counts']} {'FAIL: ' + ', '.join(fails) if fails else ''}".strip(),
-                              not fails))
-    targets.append(_throughput_target("2a cnn compile amp-bf16 bs4096", ">= 0.9 M images/s",
-                                      sps(q, "cnn-train-compile-amp-bf16-bs4096-cuda"), 0.9e6))
-    cnn_rates = [r["samples_per_s"] for r in [*q.values(), *(records(fastest).values() if fastest else [])]
-                 if r["case"]["model"] == "cnn" and r["status"] == "ok"]
-    best = max(cnn_rates, default=0)
-    targets.append(_throughput_target("2b cnn fastest configuration", ">= 1.0 M images/s", best or None, 1.0e6))
-    eager, graphs = (sps(q, "cnn-train-eager-fp32-bs64-cuda"),
-                     sps(q, "cnn-train-compile-reduce-overhead-fp32-bs64-cuda"))
-    if eager and graphs:
-        targets.append(Target("3 reduce-overhead vs eager fp32 at bs64", ">= 1.3x", f"{graphs / eager:.2f}x",
-                              graphs / eager >= 1.3))
-    else:
-        targets.append(Target("3 reduce-overhead vs eager fp32 at bs64", ">= 1.3x", "not measured", None))
-    mfus = [r.get("mfu") for label, r in q.items() if label.startswith("mlp-large-train")
-            and r["case"]["precision"] == "amp-bf16" and r["status"] == "ok" and r.get("mfu")]
+        targets.append(Target("1 envcheck --require-cuda", "no FAIL", f"{envcheck['counts']}"
+                              + (f" FAIL: {', '.join(fails)}" if fails else ""), not fails))
+    targets.append(at_least("2a cnn compile amp-bf16 cl bs4096", ">= 0.9 M images/s",
+                            rate(quick, "cnn-train-compile-amp-bf16-bs4096-cuda"), 0.9e6))
+    cnn = [r.items_per_s for rep in (quick, fastest) if rep for r in rep.ok_cases() if r.case.model == "cnn"
+           and r.case.mode == "train"]
+    targets.append(at_least("2b cnn fastest configuration", ">= 1.0 M images/s", max(cnn, default=None), 1.0e6))
+    eager = rate(quick, "cnn-train-eager-fp32-bs64-cuda")
+    graphs = rate(quick, "cnn-train-compile-reduce-overhead-fp32-bs64-cuda")
+    targets.append(Target("3 reduce-overhead vs eager fp32 at bs64", ">= 1.3x",
+                          f"{graphs / eager:.2f}x" if eager and graphs else "not measured",
+                          graphs / eager >= 1.3 if eager and graphs else None))
+    mfus = [quick.mfu(r) for r in quick.ok_cases() if r.case.model == "mlp-large" and r.case.precision == "amp-bf16"
+            and quick.mfu(r)] if quick else []
     targets.append(Target("4 mlp-large amp-bf16 of bf16 ceiling", ">= 80 %",
-                          f"{max(mfus) * 100:.1f} %" if mfus else "not measured",
-                          max(mfus) >= 0.8 if mfus else None))
-    if fidelity:
-        worst = max(abs(f["ratio"] - 1) for f in fidelity)
-        detail = ", ".join(f"{f['case']} {f['ratio']:.4f}" for f in fidelity)
-        targets.append(Target("5 bench vs CUDA events (3 cases)", "within 2 %", detail, worst <= 0.02))
+                          f"{max(mfus) * 100:.1f} %" if mfus else "not measured", max(mfus) >= 0.8 if mfus else None))
+    worst = max((abs(f["ratio"] - 1) for f in fidelity), default=None)
+    targets.append(Target("5 bench vs CUDA events (3 steps)", "within 2 %",
+                          ", ".join(f"{f['case']} {f['ratio']:.4f}" for f in fidelity) or "not measured",
+                          worst <= 0.02 if worst is not None else None))
+    if aa and aa2:
+        comparison = compare_reports(aa, aa2, margin_pct=3.0)
+        called = [c.key for c in comparison.cases if c.verdict in (Verdict.FASTER, Verdict.SLOWER)]
+        detail = f"{len(comparison.cases)} cases: {len(called)} called different; validate exit {validate_exit}"
+        targets.append(Target("6 A/A at --fail-above 3, validate", "no case significant; healthy", detail,
+                              not comparison.regressions(3.0) and validate_exit == 0))
     else:
-        targets.append(Target("5 bench vs CUDA events (3 cases)", "within 2 %", "not measured", None))
-    if repeat:
-        pairs = [(label, sps(q, label), sps(records(repeat), label)) for label in records(repeat)]
-        pairs = [(label, a, b) for label, a, b in pairs if a and b
-                 and q[label].get("step_s_median", 0) >= 1e-3]
-        worst = max((abs(b / a - 1) for _, a, b in pairs), default=None)
-        targets.append(Target("6 five cases measured twice", "within 3 % (steps >= 1 ms)",
-                              f"{len(pairs)} cases, worst {worst * 100:.2f} %" if worst is not None
-                              else "not measured", worst <= 0.03 if worst is not None else None))
-    else:
-        targets.append(Target("6 five cases measured twice", "within 3 % (steps >= 1 ms)", "not measured", None))
-    if quick_wall_s is not None:
-        compiles = [r["compile_s"] for r in q.values() if r.get("compile_s")]
-        targets.append(Target("7 quick suite wall time", "<= 300 s",
-                              f"{quick_wall_s:.0f} s (cold compiles {min(compiles, default=0):.0f}-"
-                              f"{max(compiles, default=0):.0f} s)", quick_wall_s <= 300))
-    losses = {}
-    for r in {**q, **(records(fastest) if fastest else {})}.values():
-        c = r["case"]
-        for feature, hit in (("amp-fp16+GradScaler", c["precision"] == "amp-fp16"), ("tf32", c["precision"] == "tf32"),
-                             ("CUDA graphs", c["backend"] == "compile-reduce-overhead"),
-                             ("max-autotune", c["backend"] == "compile-max-autotune")):
-            if hit and r["status"] == "ok":
-                losses.setdefault(feature, []).append(r["loss_end"] < r["loss_start"])
-    bad = [f for f, ok in losses.items() if not all(ok)]
-    missing = [f for f in ("amp-fp16+GradScaler", "tf32", "CUDA graphs", "max-autotune") if f not in losses]
-    targets.append(Target("8 finite, decreasing loss", "fp16+scaler, TF32, graphs, autotune",
-                          f"ok: {sorted(set(losses) - set(bad))}; missing: {missing}; not decreasing: {bad}",
-                          (not bad and not missing) if losses else None))
+        targets.append(Target("6 A/A at --fail-above 3, validate", "no case significant; healthy", "not measured",
+                              None))
+    targets.append(Target("7 quick suite wall time", "<= 300 s", f"{quick_wall_s:.0f} s" if quick_wall_s else
+                          "not measured", quick_wall_s <= 300 if quick_wall_s else None))
+    figures = [(label, rate(quick, key)) for label, key in (
+        ("resnet50 train", "resnet50-train-compile-amp-bf16-bs256-cuda-cl"),
+        ("llm-1b train tok/s", "llm-1b-train-eager-amp-bf16-bs8-cuda"),
+        ("llm-1b lora tok/s", "llm-1b-finetune-lora-eager-amp-bf16-bs8-cuda"))]
+    llm = quick.find("llm-1b-train-eager-amp-bf16-bs8-cuda") if quick else None
+    llm_mfu = quick.mfu(llm) if llm and llm.status is Status.OK else None
+    latency = quick.find("resnet50-infer-eager-amp-bf16-bs1-cuda-cl") if quick else None
+    percentiles = latency.latency_percentiles() if latency and latency.status is Status.OK else None
+    text = ", ".join(f"{label} {value:,.0f}" for label, value in figures if value)
+    text += f"; llm-1b MFU {llm_mfu * 100:.1f} %" if llm_mfu else ""
+    text += (f"; resnet50 bs1 p50 {percentiles['p50'] * 1e3:.2f} ms p99 {percentiles['p99'] * 1e3:.2f} ms"
+             if percentiles else "")
+    targets.append(Target("8 workloads (baseline figures)", "llm-1b MFU >= 40 %", text or "not measured",
+                          llm_mfu >= 0.4 if llm_mfu else None))
+    pair = [(r, ddp.find(r.case.sibling(world_size=1, dist_backend=None).key)) for r in ddp.ok_cases()
+            if r.case.world_size > 1] if ddp else []
+    pair = [(a, b) for a, b in pair if b and b.status is Status.OK]
+    ratio = pair[0][0].items_per_s / pair[0][1].items_per_s if pair else None
+    targets.append(Target("9 DDP world 1 vs plain", "within 5 %", f"{ratio:.3f}" if ratio else "not measured",
+                          abs(ratio - 1) <= 0.05 if ratio else None))
+    targets.append(losses_fall([r for rep in (quick, fastest) if rep for r in rep.cases]))
     return targets
 
 
-def cuda_event_fidelity(model: str, backend: str, precision: str, batch: int) -> dict[str, Any]:
+def cuda_event_fidelity(model: str, backend: str, precision: str, batch: int) -> dict:
     """bench's median step against CUDA events around the same rounds, interleaved."""
     import torch
 
     from bench.cases import Case
     from bench.config import SUITE_DEFS
-    from bench.measure import CaseRun
+    from bench.measure import device_clock, isolated, prepare
     from bench.timing import time_round
+    from bench.workloads import Options, build_step
 
+    case = Case(model, "train", backend, precision, batch, "cuda")
     rules = SUITE_DEFS["quick"].timing
-    run = CaseRun(Case(model, "train", backend, precision, batch, "cuda"), rules)
-    steps = run.prepare()
-    bench_s, event_s = [], []
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for _ in range(max(rules.rounds, 7)):
-        bench_s.append(time_round(run.step, steps, run.clock) / steps)
-        torch.cuda.synchronize()
-        start.record()
-        for _ in range(steps):
-            run.step()
-        end.record()
-        end.synchronize()
-        event_s.append(start.elapsed_time(end) / 1e3 / steps)
-    bench_median, event_median = statistics.median(bench_s), statistics.median(event_s)
-    return {"case": f"{model}-{precision}-bs{batch}", "bench_step_s": bench_median, "event_step_s": event_median,
-            "ratio": bench_median / event_median, "steps_per_round": steps}
+    with isolated(case):
+        step = build_step(case, Options())
+        clock = device_clock("cuda")
+        steps = prepare(step, rules, 0, "unknown", clock).steps
+        bench_s, event_s = [], []
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        for _ in range(7):
+            bench_s.append(time_round(step, steps, clock) / steps)
+            torch.cuda.synchronize()
+            start.record()
+            for _ in range(steps):
+                step()
+            end.record()
+            end.synchronize()
+            event_s.append(start.elapsed_time(end) / 1e3 / steps)
+    ratio = statistics.median(bench_s) / statistics.median(event_s)
+    return {"case": case.key, "bench_step_s": statistics.median(bench_s), "event_step_s": statistics.median(event_s),
+            "ratio": ratio, "steps_per_round": steps}
 
 
 class Log:
@@ -173,25 +185,24 @@ class Log:
         """Run a command with its output appended to the log; killed after ``timeout_s``."""
         self.print("$ " + " ".join(args))
         start = time.perf_counter()
-        try:
-            process = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT)
-        except OSError as error:
-            self.print(f"cannot run: {error}")
-            return 127, 0.0
+        process = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT)
         try:
             rc = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            process.kill()
+            process.terminate()  # bench writes the finished cases on SIGTERM
             rc = process.wait()
-            self.print(f"killed after {timeout_s:.0f} s")
+            self.print(f"stopped after {timeout_s:.0f} s")
         seconds = time.perf_counter() - start
         self.print(f"-> exit {rc} after {seconds:.1f} s")
         return rc, seconds
 
 
-def newest_report(directory: Path) -> dict | None:
+def newest(directory: Path) -> Report | None:
     files = sorted(directory.glob("*/*.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(files[-1].read_text()) if files else None
+    try:
+        return Report.load(files[-1]) if files else None
+    except ReportError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,36 +213,41 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     log = Log(out / "gpu-check.log")
-    py = sys.executable
-    rc, _ = log.run([py, "-m", "envcheck", "--require-cuda", "--json", str(out / "envcheck.json")], 300)
-    envcheck = json.loads((out / "envcheck.json").read_text()) if (out / "envcheck.json").exists() else None
+    py, bench = sys.executable, [sys.executable, "-m", "bench"]
     import torch
 
-    if not torch.cuda.is_available():
+    cuda_here = torch.cuda.is_available()
+    quick = [] if cuda_here else ["--quick"]  # without a GPU, envcheck only has to say so
+    log.run([py, "-m", "envcheck", "--require-cuda", *quick, "--json", str(out / "envcheck.json")], 120)
+    envcheck = json.loads((out / "envcheck.json").read_text()) if (out / "envcheck.json").exists() else None
+    if not cuda_here:
         log.print("gpu-check: no CUDA device here (torch.cuda.is_available() is False): "
                   "envcheck ran (see its FAIL rows); nothing was benchmarked")
         return 1
-    _, quick_wall = log.run([py, "-m", "bench", "run", "--suite", "quick", "--device", "cuda",
-                             "--out", str(out / "quick")], 420)
-    log.run([py, "-m", "bench", "run", "--device", "cuda", "--suite", "full", *FASTEST,
-             "--out", str(out / "fastest")], 240)
-    log.run([py, "-m", "bench", "run", "--device", "cuda", "--suite", "quick", *REPEAT,
-             "--out", str(out / "repeat")], 120)
+    cuda = ["--device", "cuda"]
+    _, quick_wall = log.run([*bench, "run", "--suite", "quick", *cuda, *QUICK_RUNS, "--out", str(out / "quick")], 330)
+    log.run([*bench, "run", "--suite", "full", *cuda, *FASTEST, "--out", str(out / "fastest")], 150)
+    for name in ("aa", "aa2"):
+        log.run([*bench, "run", *cuda, *AA, "--out", str(out / name)], 60)
+    baselines = out / "baselines"
+    for extra in (["--record"], ["--record"], []):  # two recorded runs make a baseline; the third is judged
+        validate_exit, _ = log.run([*bench, "validate", *cuda, *AA[:-2], "--runs", "3", "--baselines",
+                                    str(baselines), "--out", str(out / "validate"), *extra], 60)
+    log.run([*bench, "run", *cuda, *DDP, "--out", str(out / "ddp")], 60)
     fidelity = []
     for spec in FIDELITY_CASES:
         try:
-            fidelity.append(cuda_event_fidelity(spec[0], spec[1], spec[2], spec[3]))
+            fidelity.append(cuda_event_fidelity(*spec))
         except Exception as error:  # noqa: BLE001 - one failed measurement must not lose the rest
             log.print(f"fidelity {spec}: {type(error).__name__}: {error}")
-    quick = newest_report(out / "quick") or {"benchmarks": [], "torchrig": {"unmeasured": []}}
-    targets = evaluate(quick, newest_report(out / "fastest"), newest_report(out / "repeat"), fidelity,
-                       envcheck, quick_wall)
+    reports = {name: newest(out / name) for name in ("quick", "fastest", "aa", "aa2")}
+    reports["ddp"] = newest(out / "ddp")
+    targets = evaluate(reports, fidelity, envcheck, quick_wall, validate_exit)
     (out / "targets.json").write_text(json.dumps({"targets": [dataclasses.asdict(t) for t in targets],
                                                   "fidelity": fidelity}, indent=2))
-    lines = [f"{'target':42} {'goal':28} {'verdict':8} measured"]
-    for t in targets:
-        verdict = {True: "PASS", False: "MISS", None: "n/a"}[t.passed]
-        lines.append(f"{t.name:42} {t.goal:28} {verdict:8} {t.measured}")
+    lines = [f"{'target':42} {'goal':36} {'verdict':8} measured"]
+    lines += [f"{t.name:42} {t.goal:36} {dict([(True, 'PASS'), (False, 'MISS'), (None, 'n/a')])[t.passed]:8} "
+              f"{t.measured}" for t in targets]
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     log.print("\n".join(lines))
     return 0 if all(t.passed for t in targets) else 1

@@ -1,33 +1,38 @@
-"""The measurement protocol of one case (DESIGN.md, measurement rules 1-9).
+"""The measurement protocol of one run of one case (DESIGN.md, measurement rules 1-9).
 
 build -> count FLOPs -> first call (compile, timed as compile_s) -> warm up until
-steady -> calibrate K steps per round -> R timed rounds -> read loss and memory.
-Shared by `python -m bench run` (worker processes) and the pytest-benchmark cases.
+steady -> calibrate K steps per round -> R timed rounds (with what else used the
+machine) -> latency and generation for inference -> loss and memory.
+Runs in a fresh worker process (bench/worker.py) or a data-parallel rank.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import os
+import resource
+import sys
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
-import psutil
 import torch
 
-from bench.cases import Case
 from bench.config import TimingRules
-from bench.result import CaseResult
+from bench.records import CompileInfo, Noise, RunRecord, Status, Warmup
 from bench.timing import Agree, Clock, DeviceClock, alone, measure_rounds, steps_for, time_round, warm_until_steady
-from bench.workload import LoaderTrainStep, TrainStep
+from bench.workloads import Options, Step, build_step
+from envcheck.capabilities import PRECISIONS, tf32
+from envcheck.load import CpuLoadMonitor, gpu_load
 
 
 def settle_compile_workers() -> None:
     """Start inductor's compile-worker pool now and wait until it is idle.
 
-    Left alone, the first torch import of dynamo's inductor backend spawns the
-    pool, whose processes import torch for seconds: on a small machine that burst
-    lands inside whichever case runs first (seen here: the first case 3x slower).
-    Private API, so best effort: without it the pool starts inside compile_s.
+    Left alone, the pool's processes import torch inside the first compile: on a
+    small machine that burst lands inside the case (seen here: 3x slower). Private
+    API, so best effort: without it the pool starts inside compile_s.
     """
     try:
         from torch._inductor.async_compile import AsyncCompile, maybe_warm_pool
@@ -42,74 +47,136 @@ def device_clock(device: str) -> DeviceClock:
     return DeviceClock(torch.cuda.synchronize if device.startswith("cuda") else None)
 
 
-def inductor_cache_counters() -> dict[str, int]:
+def inductor_cache_counters() -> tuple[int, int]:
     from torch._dynamo.utils import counters
 
-    inductor = counters["inductor"]
-    return {"fxgraph_hits": int(inductor["fxgraph_cache_hit"]),
-            "fxgraph_misses": int(inductor["fxgraph_cache_miss"])}
+    return int(counters["inductor"]["fxgraph_cache_hit"]), int(counters["inductor"]["fxgraph_cache_miss"])
 
 
-class CaseRun:
-    """One case, prepared up to the timed rounds; whoever times the rounds calls ``finish``."""
+class NoiseMonitor:
+    """Other processes' CPU use (and on CUDA the GPU's clocks, throttling and other users) meanwhile."""
 
-    def __init__(self, case: Case, rules: TimingRules, checkpoint: Path | None = None,
-                 clock: Clock | None = None, data=None, workers: int = 0, wrap=None,
-                 agree: Agree = alone) -> None:
-        self.case = case
-        self.rules = rules
-        self.clock = clock or device_clock(case.device)
-        self.started = time.perf_counter()
-        torch._dynamo.reset()  # isolate cases: no graphs or guards carried over (rule 5)
-        if case.device.startswith("cuda"):
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        self.agree = agree
-        self.step = (TrainStep(case, checkpoint, wrap) if data is None
-                     else LoaderTrainStep(case, data, workers, checkpoint, wrap))
-        self.result = CaseResult(case, "ok", params_trainable=self.step.parameters.trainable,
-                                 params_total=self.step.parameters.total,
-                                 grad_scaler_syncs=self.step.scaler is not None)
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.cpu = CpuLoadMonitor()
 
-    def prepare(self) -> int:
-        """Everything before the timed rounds; returns K, the steps per round."""
-        result = self.result
-        result.flops_per_step = self.step.count_flops()
-        compiled = self.case.backend != "eager"
-        before = inductor_cache_counters() if compiled else None
-        first_s = time_round(self.step, 1, self.clock)  # compile happens here
-        if compiled:
-            after = inductor_cache_counters()
-            result.compile_s = first_s
-            result.compile_cache = {key: after[key] - before[key] for key in after}
-        result.loss_start = self.step.loss_value()
-        second_s = time_round(self.step, 1, self.clock)
-        warmup, step_s = warm_until_steady(self.step, self.clock, self.rules, second_s, self.agree)
-        result.warmup_rounds, result.warmup_s, result.warmup_steady = (
-            warmup.rounds, round(warmup.seconds, 4), warmup.steady)
-        _, result.steps_per_round = self.agree(True, steps_for(step_s, self.rules.min_round_s))
-        return result.steps_per_round
+    def start(self) -> None:
+        self.cpu.start()
 
-    def finish(self, round_s: list[float]) -> CaseResult:
-        """Record the raw rounds, final loss and memory; a non-finite loss fails the case."""
-        result = self.result
-        result.round_s = list(round_s)
-        result.loss_end = self.step.loss_value()
-        self.step.close()
-        if self.case.device.startswith("cuda"):
-            result.peak_memory_bytes, result.memory_kind = torch.cuda.max_memory_allocated(), "cuda_max_allocated"
-        else:
-            result.peak_memory_bytes, result.memory_kind = psutil.Process().memory_info().rss, "rss"
-        for label, loss in (("start", result.loss_start), ("end", result.loss_end)):
-            if not math.isfinite(loss):
-                result.status, result.reason = "failed", f"non-finite loss at the {label} of the case ({loss})"
-        result.duration_s = round(time.perf_counter() - self.started, 4)
-        return result
+    def stop(self) -> Noise:
+        cpu = self.cpu.stop()
+        gpu = self.gpu_reading() if self.device.startswith("cuda") else None
+        return Noise(cpu=cpu, gpu=gpu, reasons=cpu.busy_reasons() + (gpu.busy_reasons() if gpu else []))
+
+    def gpu_reading(self):
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+        except Exception:  # noqa: BLE001 - no NVML: the GPU's state is unknown, not noisy
+            return None
+        try:
+            return gpu_load(pynvml, torch.cuda.current_device(), {os.getpid()})
+        finally:
+            pynvml.nvmlShutdown()
 
 
-def measure_case(case: Case, rules: TimingRules, checkpoint: Path | None = None,
-                 clock: Clock | None = None, data=None, workers: int = 0) -> CaseResult:
-    run = CaseRun(case, rules, checkpoint, clock, data, workers)
-    steps = run.prepare()
-    return run.finish(measure_rounds(run.step, run.clock, rules, steps))
+def peak_memory(device: str) -> tuple[int, str]:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(), "cuda-max-allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "rss-peak"
 
+
+@dataclasses.dataclass
+class Prepared:
+    """A step brought up to its timed rounds: FLOPs counted, compiled, warm, calibrated."""
+
+    record: RunRecord  # filled up to the rounds
+    rules: TimingRules
+    loss_start: float | None
+    steps: int  # K, steps per round
+    started: float
+
+
+def prepare(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock, agree: Agree = alone) -> Prepared:
+    """Everything before the timed rounds (rules 4 and 3); ``cache``: the inductor cache was cold or warm."""
+    started = time.perf_counter()
+    workload = step.workload()
+    if index == 0:  # a property of the case, the same in every run; counting imports dynamo (1.5 s)
+        workload.flops_per_step = step.count_flops()
+    compiled = step.case.backend != "eager"
+    hits, misses = inductor_cache_counters() if compiled else (0, 0)
+    first_s = time_round(step, 1, clock)  # compile happens here
+    compile_info = None
+    if compiled:
+        after_hits, after_misses = inductor_cache_counters()
+        compile_info = CompileInfo(round(first_s, 4), cache, after_hits - hits, after_misses - misses)
+    loss_start = step.loss_value()
+    second_s = time_round(step, 1, clock)
+    warmup, step_s = warm_until_steady(step, clock, rules, second_s, agree)
+    _, steps = agree(True, steps_for(step_s, rules.min_round_s))
+    # a placeholder round until the real ones are in: an ok record needs them
+    record = RunRecord(index, Status.OK, steps_per_round=steps, round_s=[step_s * steps],
+                       warmup=Warmup(warmup.rounds, round(warmup.seconds, 4), warmup.steady),
+                       compile=compile_info, threads=torch.get_num_threads(), workload=workload)
+    return Prepared(record, rules, loss_start, steps, started)
+
+
+def finish(step: Step, prepared: Prepared, round_s: list[float], noise: Noise | None, clock: Clock) -> RunRecord:
+    """The timed rounds recorded, then latency and generation for inference, loss and memory (rule 7)."""
+    record = prepared.record
+    record.round_s, record.noise = list(round_s), noise
+    case = step.case
+    if case.mode == "infer":
+        from bench.workloads.infer import measure_generation, measure_latency
+
+        record.latency_s = measure_latency(step, clock, prepared.rules.latency_calls, prepared.rules.latency_max_s)
+        if step.spec.kind == "causal-lm":
+            record.generation = measure_generation(step, clock)
+    loss_end = step.loss_value()
+    step.close()
+    record.peak_memory_bytes, record.memory_kind = peak_memory(case.device)
+    record.duration_s = round(time.perf_counter() - prepared.started, 4)
+    return with_losses(record, prepared.loss_start, loss_end)
+
+
+def measure_run(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock | None = None,
+                agree: Agree = alone) -> RunRecord:
+    """One run: prepare, R timed rounds with what else used the machine meanwhile, finish."""
+    clock = clock or device_clock(step.case.device)
+    prepared = prepare(step, rules, index, cache, clock, agree)
+    monitor = NoiseMonitor(step.case.device)
+    monitor.start()
+    round_s = measure_rounds(step, clock, rules, prepared.steps)
+    return finish(step, prepared, round_s, monitor.stop(), clock)
+
+
+def with_losses(record: RunRecord, start: float | None, end: float | None) -> RunRecord:
+    """A non-finite loss fails the run (rule 7); it is stored as null with the reason."""
+    for label, loss in (("start", start), ("end", end)):
+        if loss is not None and not math.isfinite(loss):
+            record.status, record.reason = Status.FAILED, f"non-finite loss at the {label} of the run ({loss})"
+    record.loss_start = start if start is not None and math.isfinite(start) else None
+    record.loss_end = end if end is not None and math.isfinite(end) else None
+    return record
+
+
+@contextlib.contextmanager
+def isolated(case) -> Iterator[None]:
+    """What a case needs around it in its process: no graphs carried over (rule 5), the compile
+    pool settled before compile_s is timed, peak memory from zero, TF32 as the precision says."""
+    if case.backend != "eager":
+        settle_compile_workers()
+    if "torch._dynamo" in sys.modules:  # importing dynamo costs a second: a fresh eager worker has no graphs
+        torch._dynamo.reset()
+    if case.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    with tf32(PRECISIONS[case.precision].tf32):
+        yield
+
+
+def run_case(case, rules: TimingRules, options: Options, index: int = 0, cache: str = "cold",
+             wrap=None, agree: Agree = alone) -> RunRecord:
+    """Build and measure one run of ``case`` in this process (the worker's and each rank's job)."""
+    with isolated(case):
+        return measure_run(build_step(case, options, wrap), rules, index, cache, agree=agree)

@@ -1,10 +1,10 @@
 """Harness overhead: bench's median step time against a bare loop over the same step.
 
-    python -m bench.overhead --model mlp --batch-size 64 --repeats 3
+    python -m bench.overhead --model resnet18 --batch-size 16 --repeats 5
 
-Both are measured in this process on the same TrainStep, alternated (bench, bare,
-bench, bare, ...) so that drift affects both alike. The bare loop is what a person
-would write: perf_counter around N steps, synchronised at the ends.
+Both are measured in this process on the same step, alternated (bench, bare, bench,
+bare, ...) so that drift affects both alike. The bare loop is what a person would
+write: perf_counter around N steps, synchronised at the ends.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.cases import Case, ConfigError, validate_axes
+from bench.cases import Case, check_axes
 from bench.config import SUITE_DEFS
-from bench.measure import CaseRun
+from bench.measure import device_clock, isolated, prepare
 from bench.timing import measure_rounds
+from bench.workloads import Options, build_step
 from envcheck.cli import OneLineParser, UsageError, exit_usage
 
 
@@ -30,36 +31,41 @@ def bare_step_s(step, synchronize, steps: int) -> float:
 
 def compare(case: Case, repeats: int) -> dict[str, float]:
     rules = SUITE_DEFS["quick"].timing
-    run = CaseRun(case, rules)
-    steps = run.prepare()
-    synchronize = run.clock.synchronize or (lambda: None)
-    harness, bare = [], []
-    for _ in range(repeats):
-        rounds = measure_rounds(run.step, run.clock, rules, steps)
-        harness.append(statistics.median(rounds) / steps)
-        bare.append(bare_step_s(run.step, synchronize, steps * rules.rounds))
+    with isolated(case):
+        step = build_step(case, Options())
+        clock = device_clock(case.device)
+        steps = prepare(step, rules, 0, "unknown", clock).steps
+        synchronize = clock.synchronize or (lambda: None)
+        harness, bare = [], []
+        for _ in range(repeats):
+            harness.append(statistics.median(measure_rounds(step, clock, rules, steps)) / steps)
+            bare.append(bare_step_s(step, synchronize, steps * rules.rounds))
     return {"harness_step_s": statistics.median(harness), "bare_step_s": statistics.median(bare),
-            "ratio": statistics.median(harness) / statistics.median(bare), "steps_per_round": steps}
+            "ratio": statistics.median(harness) / statistics.median(bare), "steps_per_round": steps,
+            "pairs": [h / b for h, b in zip(harness, bare, strict=True)]}
 
 
 def main() -> None:
     parser = OneLineParser(prog="python -m bench.overhead", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mlp")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--backend", default="eager")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--model", default="mlp", help="default mlp")
+    parser.add_argument("--mode", default="train", help="default train")
+    parser.add_argument("--batch-size", type=int, default=64, help="default 64")
+    parser.add_argument("--precision", default="fp32", help="default fp32")
+    parser.add_argument("--backend", default="eager", help="default eager")
+    parser.add_argument("--repeats", type=int, default=5, help="bench/bare pairs (default 5)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
     try:
         args = parser.parse_args()
-        validate_axes([args.model], None, [args.backend], [args.precision], [args.batch_size])
-    except (UsageError, ConfigError) as error:
+        errors = check_axes([args.model], [args.mode], [args.backend], [args.precision], [args.batch_size])
+        if errors:
+            raise UsageError("; ".join(errors))
+    except UsageError as error:
         exit_usage(parser.prog, error)
-    case = Case(args.model, "train", args.backend, args.precision, args.batch_size, args.device)
+    case = Case(args.model, args.mode, args.backend, args.precision, args.batch_size, args.device)
     result = compare(case, args.repeats)
-    print(f"{case.id}: bench {result['harness_step_s'] * 1e3:.4f} ms/step, "
-          f"bare loop {result['bare_step_s'] * 1e3:.4f} ms/step, ratio {result['ratio']:.4f} "
-          f"(K={result['steps_per_round']})")
+    print(f"{case.key}: bench {result['harness_step_s'] * 1e3:.4f} ms/step, bare loop "
+          f"{result['bare_step_s'] * 1e3:.4f} ms/step, ratio {result['ratio']:.4f} (K={result['steps_per_round']}; "
+          f"pairs {', '.join(f'{r:.3f}' for r in result['pairs'])})")
 
 
 if __name__ == "__main__":

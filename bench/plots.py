@@ -1,32 +1,46 @@
-"""`python -m bench report`: Markdown, PNG plots (matplotlib) and an HTML page from many reports."""
+"""`python -m bench report`: Markdown, PNG plots (matplotlib) and an HTML page from many reports.
+
+Every file is written atomically (a full disk leaves the old file or none, never a
+0-byte PNG), and a file is replaced only if an earlier `bench report` wrote it (its
+manifest, .torchrig-report.json, says so): a user's own summary.md is never overwritten.
+"""
 
 from __future__ import annotations
 
 import html
+import io
+import re
 from pathlib import Path
 
-from bench.merge import Labelled, merged_rows, speedups
+from bench.merge import labels, merged_rows, speedups
+from bench.records import Status
+from bench.report import Report
+from envcheck.codec import DecodeError, read_json
+from envcheck.files import OutputError, describe, json_text, write_atomic
 
+TOOL = "torchrig.report"
+MANIFEST = ".torchrig-report.json"
 PLOT_FILES = ("throughput.png", "speedups.png", "mfu.png")
+FILES = ("summary.md", "index.html", *PLOT_FILES)
 
 
 def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise RuntimeError("plots need matplotlib: pip install 'torchrig[plot]'") from None
+        raise OutputError("plots need matplotlib: pip install 'torchrig[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _barh(ax, labels: list[str], series: list[tuple[str, list[float | None]]], xlabel: str, log=False):
+def _barh(ax, names: list[str], series: list[tuple[str, list[float | None]]], xlabel: str, log=False):
     height = 0.8 / max(len(series), 1)
     for index, (name, values) in enumerate(series):
-        positions = [i + index * height for i in range(len(labels))]
+        positions = [i + index * height for i in range(len(names))]
         ax.barh(positions, [v or 0 for v in values], height=height, label=name)
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(labels))], labels, fontsize=7)
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     if log:
@@ -34,81 +48,88 @@ def _barh(ax, labels: list[str], series: list[tuple[str, list[float | None]]], x
     ax.legend(fontsize=7)
 
 
-def _save(plt, fig, path: Path) -> Path:
+def _png(plt, fig) -> bytes:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    return path
+    return buffer.getvalue()
 
 
-def _case_bars(labelled: list[Labelled], value, xlabel: str, title: str, path: Path, log=False) -> Path:
-    """One horizontal bar per case and report; ``value(cell)`` reads the number from a record."""
+def _case_bars(reports: list[Report], value, xlabel: str, title: str, log=False) -> bytes:
+    """One horizontal bar per case and report; ``value(report, record)`` reads the number."""
     plt = _pyplot()
-    rows = merged_rows(labelled)
-    fig, ax = plt.subplots(figsize=(10, 1 + 0.25 * len(rows) * max(1, len(labelled) / 2)))
-    _barh(ax, [r.case for r in rows], [(item.label, [value(r.cells[i]) for r in rows])
-                                       for i, item in enumerate(labelled)], xlabel, log=log)
+    rows = merged_rows(reports)
+    fig, ax = plt.subplots(figsize=(10, 1 + 0.25 * len(rows) * max(1, len(reports) / 2)))
+    series = [(name, [value(report, row.cells[i]) if row.cells[i] and row.cells[i].status is Status.OK else None
+                      for row in rows]) for i, (name, report) in enumerate(zip(labels(reports), reports, strict=True))]
+    _barh(ax, [r.key for r in rows], series, xlabel, log=log)
     ax.set_title(title)
-    return _save(plt, fig, path)
+    return _png(plt, fig)
 
 
-def _ok(cell, field: str, scale: float = 1.0) -> float | None:
-    return cell[field] * scale if cell and cell["status"] == "ok" and cell.get(field) else None
+def plot_throughput(reports: list[Report]) -> bytes:
+    return _case_bars(reports, lambda report, r: r.items_per_s, "samples/s or tokens/s (log)",
+                      "Throughput per case", log=True)
 
 
-def plot_throughput(labelled: list[Labelled], path: Path) -> Path:
-    return _case_bars(labelled, lambda cell: _ok(cell, "samples_per_s"), "samples/s (log)",
-                      "Throughput per case", path, log=True)
+def plot_mfu(reports: list[Report]) -> bytes:
+    return _case_bars(reports, lambda report, r: (report.mfu(r) or 0) * 100, "MFU % of the measured matmul ceiling",
+                      "Model FLOPs utilisation")
 
 
-def plot_mfu(labelled: list[Labelled], path: Path) -> Path:
-    return _case_bars(labelled, lambda cell: _ok(cell, "mfu", 100), "MFU % of the measured matmul ceiling",
-                      "Model FLOPs utilisation", path)
-
-
-def plot_speedups(labelled: list[Labelled], path: Path) -> Path:
+def plot_speedups(reports: list[Report]) -> bytes:
     plt = _pyplot()
-    per_report = [speedups(item.report) for item in labelled]
-    kinds = ("compile vs eager", "amp-bf16 vs fp32")
+    per_report = [speedups(report) for report in reports]
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, kind in zip(axes, kinds, strict=True):
-        labels = list(dict.fromkeys(label for s in per_report for label in s[kind]))
-        if labels:
-            _barh(ax, labels, [(item.label, [s[kind].get(label) for label in labels])
-                               for item, s in zip(labelled, per_report, strict=True)], "speed-up (x)")
+    for ax, kind in zip(axes, ("compile vs eager", "amp-bf16 vs fp32"), strict=True):
+        names = list(dict.fromkeys(name for s in per_report for name in s[kind]))
+        if names:
+            _barh(ax, names, [(label, [s[kind].get(name) for name in names])
+                              for label, s in zip(labels(reports), per_report, strict=True)], "speed-up (x)")
             ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_title(kind)
-    return _save(plt, fig, path)
+    return _png(plt, fig)
 
 
-def _environment_table(labelled: list[Labelled]) -> list[list[str]]:
-    rows = [["report", "device", "torch", "CUDA", "GPU / CPU", "file"]]
-    for item in labelled:
-        facts = item.report["torchrig"]["environment"]["facts"]
-        torch = facts.get("torch") or {}
-        hardware = ", ".join(g["name"] for g in facts.get("gpus", [])) or facts["cpu"]["model"] or "?"
-        rows.append([item.label, item.report["machine_info"]["torchrig"]["device_name"], str(torch.get("version")),
-                     str(torch.get("cuda_build")), hardware, item.path.name])
+def md(text: str) -> str:
+    """Markdown-escape a table cell (labels come from users: `|` or `*` must not break the table)."""
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", str(text)).replace("\n", " ")
+
+
+def environment_rows(reports: list[Report]) -> list[list[str]]:
+    rows = [["report", "device", "torch", "CUDA", "GPU / CPU", "fingerprint"]]
+    for name, report in zip(labels(reports), reports, strict=True):
+        facts = report.environment.facts
+        hardware = ", ".join(g.name for g in facts.gpus) or facts.cpu.model or "?"
+        rows.append([name, report.device_name, str(facts.torch.version if facts.torch else None),
+                     str(facts.torch.cuda_build if facts.torch else None), hardware, report.fingerprint.id])
     return rows
 
 
-def _merged_table(labelled: list[Labelled]) -> list[list[str]]:
-    header = ["case"] + [f"{item.label} samples/s" for item in labelled] + \
-             [f"{item.label} / {labelled[0].label}" for item in labelled[1:]]
-    rows = [header]
-    for row in merged_rows(labelled):
-        cells = []
-        for index, cell in enumerate(row.cells):
-            value = row.samples_per_s(index)
-            cells.append(f"{value:,.0f}" if value else (cell["status"] if cell else "—"))
-        ratios = [f"{row.ratio(i):.2f}x" if row.ratio(i) else "—" for i in range(1, len(labelled))]
-        rows.append([row.case, *cells, *ratios])
+def merged_table(reports: list[Report]) -> list[list[str]]:
+    names = labels(reports)
+    rows = [["case", *names, *[f"{name} / {names[0]} [95% interval]" for name in names[1:]]]]
+    for row in merged_rows(reports):
+        cells = [f"{value:,.0f}" if (value := row.items_per_s(i)) else
+                 (row.cells[i].status.value if row.cells[i] else "—") for i in range(len(reports))]
+        ratios = [ratio_text(comparison) for comparison in row.against_first[1:]]
+        rows.append([row.key, *cells, *ratios])
     return rows
+
+
+def ratio_text(comparison) -> str:
+    if comparison is None:
+        return "—"
+    estimate = comparison.estimate
+    if estimate is None:
+        return comparison.verdict.value
+    return f"{estimate.ratio:.2f}x [{estimate.ci_low:.2f}, {estimate.ci_high:.2f}] {comparison.verdict.value}"
 
 
 def markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    lines = ["| " + " | ".join(map(md, rows[0])) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(map(md, row)) + " |" for row in rows[1:]]
     return "\n".join(lines)
 
 
@@ -118,27 +139,51 @@ def html_table(rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report_dir(labelled: list[Labelled], out_dir: Path) -> list[Path]:
+def owned_files(out_dir: Path) -> set[str]:
+    try:
+        manifest = read_json(out_dir / MANIFEST)
+    except (OSError, DecodeError):
+        return set()
+    return set(manifest.get("files", [])) if isinstance(manifest, dict) and manifest.get("tool") == TOOL else set()
+
+
+def check_report_dir(out_dir: Path) -> None:
+    """Before drawing anything: ``out_dir`` is a folder whose report files, if any, are ours."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} is a file; expected a folder")
+    owned = owned_files(out_dir)
+    foreign = [name for name in FILES if (out_dir / name).exists() and name not in owned]
+    if foreign:
+        raise OutputError(f"{out_dir / foreign[0]} exists and was not written by `bench report`; refusing to "
+                          "overwrite it (choose another --out)")
+
+
+def write_report_dir(reports: list[Report], out_dir: Path) -> list[Path]:
     """summary.md, index.html and the PNG plots in ``out_dir``; returns the files written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots = [plot_throughput(labelled, out_dir / PLOT_FILES[0]),
-             plot_speedups(labelled, out_dir / PLOT_FILES[1]),
-             plot_mfu(labelled, out_dir / PLOT_FILES[2])]
-    environments, merged = _environment_table(labelled), _merged_table(labelled)
+    check_report_dir(out_dir)
+    plots = dict(zip(PLOT_FILES, (plot_throughput(reports), plot_speedups(reports), plot_mfu(reports)), strict=True))
+    environments, merged = environment_rows(reports), merged_table(reports)
     markdown = "\n\n".join([
         "# torchrig benchmark report",
         "## Environments", markdown_table(environments),
-        "## Throughput (samples/s) and ratio to the first report", markdown_table(merged),
-        "## Plots", *[f"![{p.stem}]({p.name})" for p in plots],
+        "## Throughput and ratio to the first report", markdown_table(merged),
+        "## Plots", *[f"![{Path(name).stem}]({name})" for name in plots],
     ]) + "\n"
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>torchrig report</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child{text-align:left}"
             "img{max-width:100%}</style></head><body><h1>torchrig benchmark report</h1>"
             f"<h2>Environments</h2>{html_table(environments)}"
-            f"<h2>Throughput (samples/s)</h2>{html_table(merged)}<h2>Plots</h2>"
-            + "".join(f"<p><img src='{p.name}' alt='{p.stem}'></p>" for p in plots) + "</body></html>\n")
-    summary, index = out_dir / "summary.md", out_dir / "index.html"
-    summary.write_text(markdown, encoding="utf-8")
-    index.write_text(page, encoding="utf-8")
-    return [summary, index, *plots]
+            f"<h2>Throughput</h2>{html_table(merged)}<h2>Plots</h2>"
+            + "".join(f"<p><img src='{name}' alt='{Path(name).stem}'></p>" for name in plots) + "</body></html>\n")
+    contents = {"summary.md": markdown, "index.html": page, **plots}
+    written = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(out_dir / MANIFEST, json_text({"tool": TOOL, "files": list(FILES)}))
+        for name, content in contents.items():
+            written.append(write_atomic(out_dir / name, content))
+    except OSError as error:
+        raise OutputError(f"cannot write {out_dir}: {describe(error)} (files already written: "
+                          f"{', '.join(p.name for p in written) or 'none'})") from None
+    return written

@@ -13,14 +13,18 @@ import dataclasses
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from bench.data import by_labels, loader
+from envcheck.codec import to_jsonable
+from envcheck.files import json_text, write_atomic
+from envcheck.report import Environment
 from models import get_model
 from models.finetune import prepare_finetune, save_checkpoint, trainable_parameters
+
+TOOL = "torchrig.tta"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,25 +43,60 @@ class Recipe:
 SEED = Recipe("seed", batch_size=64, lr=1e-3, epochs=10, finetune_epochs=5)
 
 
-def tuned(device: str) -> Recipe:
-    """The tuned recipe: a one-cycle schedule, bf16 autocast, evaluation twice an epoch; on CUDA
-    also a large batch and torch.compile. On the CPU the quick suite showed bf16 ~1.8x faster for
-    the CNN while batches above 64-128 and compiling did not pay, so it keeps them modest there."""
+def tuned(device: str, native_bf16: bool = True) -> Recipe:
+    """The tuned recipe: a one-cycle schedule, evaluation twice an epoch, bf16 autocast where bf16
+    is native (DESIGN.md rule 12); on CUDA also a large batch and torch.compile. On the CPU the
+    quick suite showed bf16 ~1.8x faster for the CNN (with AMX) while batches above 64-128 and
+    compiling did not pay, so it keeps them modest there."""
     if device.startswith("cuda"):
         return Recipe("tuned", batch_size=512, lr=4e-3, epochs=10, finetune_epochs=5, schedule="onecycle",
-                      amp=True, compile=True, evals_per_epoch=2)
+                      amp=native_bf16, compile=True, evals_per_epoch=2)
     return Recipe("tuned", batch_size=128, lr=3e-3, epochs=10, finetune_epochs=5, schedule="onecycle",
-                  amp=True, compile=False, evals_per_epoch=2)
+                  amp=native_bf16, compile=False, evals_per_epoch=2)
 
 
 @dataclasses.dataclass
-class Curve:
-    """Accuracy after each evaluation, with the epoch (fractional) and wall time it was reached."""
+class Point:
+    epoch: float  # fractional
+    wall_s: float
+    accuracy: float
 
-    points: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
-    def add(self, epoch: float, seconds: float, accuracy: float) -> None:
-        self.points.append({"epoch": round(epoch, 3), "wall_s": round(seconds, 3), "accuracy": accuracy})
+@dataclasses.dataclass
+class Phase:
+    """Training to a target: reached or not, the wall time and epochs it took, the accuracy curve."""
+
+    reached: bool
+    wall_s: float
+    epochs: float
+    accuracy: float
+    curve: list[Point]
+
+
+@dataclasses.dataclass
+class RecipeResult:
+    recipe: Recipe
+    scratch: Phase
+    pretrain: Phase
+    finetune: Phase
+    finetune_wall_s_including_pretrain: float
+
+
+@dataclasses.dataclass
+class TtaReport:
+    environment: Environment
+    data: str
+    device: str
+    target: float
+    finetune_target: float
+    recipes: list[RecipeResult]
+    created: str
+    tool: str = TOOL
+    schema_version: int = 1
+
+    def dump(self, path: Path) -> Path:
+        """Atomically, never over an earlier file."""
+        return write_atomic(path, json_text(to_jsonable(self)), overwrite=False)
 
 
 def accuracy(model: nn.Module, data, device: str) -> float:
@@ -73,7 +112,7 @@ def accuracy(model: nn.Module, data, device: str) -> float:
 
 
 def train_to_accuracy(model: nn.Module, train, test, recipe: Recipe, *, target: float, epochs: int,
-                      device: str, workers: int) -> dict[str, Any]:
+                      device: str, workers: int) -> Phase:
     """Train until test accuracy >= target or ``epochs`` run out; wall time includes evaluation."""
     model = model.to(device)
     train_loader = loader(train, recipe.batch_size, device=device, shuffle=True, workers=workers, drop_last=True)
@@ -86,7 +125,7 @@ def train_to_accuracy(model: nn.Module, train, test, recipe: Recipe, *, target: 
     forward = torch.compile(model, dynamic=False) if recipe.compile else model
     device_type = torch.device(device).type
     eval_every = max(1, steps_per_epoch // recipe.evals_per_epoch)
-    curve = Curve()
+    curve: list[Point] = []
     start = time.perf_counter()
     step = 0
     for _epoch in range(epochs):
@@ -102,17 +141,15 @@ def train_to_accuracy(model: nn.Module, train, test, recipe: Recipe, *, target: 
             step += 1
             if step % eval_every == 0:
                 reached = accuracy(model, test_loader, device)
-                curve.add(step / steps_per_epoch, time.perf_counter() - start, reached)
+                curve.append(Point(round(step / steps_per_epoch, 3), round(time.perf_counter() - start, 3), reached))
                 if reached >= target:
-                    return {"reached": True, "wall_s": curve.points[-1]["wall_s"],
-                            "epochs": curve.points[-1]["epoch"], "accuracy": reached, "curve": curve.points}
-    last = curve.points[-1] if curve.points else {"wall_s": time.perf_counter() - start, "epoch": 0, "accuracy": 0}
-    return {"reached": False, "wall_s": last["wall_s"], "epochs": last["epoch"], "accuracy": last["accuracy"],
-            "curve": curve.points}
+                    return Phase(True, curve[-1].wall_s, curve[-1].epoch, reached, curve)
+    last = curve[-1] if curve else Point(0.0, round(time.perf_counter() - start, 3), 0.0)
+    return Phase(False, last.wall_s, last.epoch, last.accuracy, curve)
 
 
 def run_recipe(recipe: Recipe, train, test, *, target: float, finetune_target: float, device: str,
-               workers: int, seed: int = 0) -> dict[str, Any]:
+               workers: int, seed: int = 0) -> RecipeResult:
     """Both time-to-accuracy figures of one recipe: from scratch, and fine-tuning 0-4 -> 5-9."""
     spec = get_model("cnn")
     torch.manual_seed(seed)
@@ -131,6 +168,65 @@ def run_recipe(recipe: Recipe, train, test, *, target: float, finetune_target: f
     finetune = train_to_accuracy(model, by_labels(train, range(5, 10), relabel=True),
                                  by_labels(test, range(5, 10), relabel=True), recipe, target=finetune_target,
                                  epochs=recipe.finetune_epochs, device=device, workers=workers)
-    return {"recipe": dataclasses.asdict(recipe), "scratch": scratch, "pretrain": pretrained,
-            "finetune": finetune, "finetune_wall_s_including_pretrain": round(time.perf_counter() - start, 3)}
+    return RecipeResult(recipe, scratch, pretrained, finetune, round(time.perf_counter() - start, 3))
 
+
+
+@dataclasses.dataclass
+class TtaRequest:
+    """`bench tta`'s arguments, checked before any data is loaded."""
+
+    recipes: tuple[str, ...] = ("seed", "tuned")
+    target: float = 99.0
+    finetune_target: float = 98.0
+    data: str = "synthetic-digits"
+    data_dir: Path | None = None
+    download: bool = False
+    workers: int | None = None
+    out: Path = Path("results")
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from bench.request import RunRequest
+        from envcheck.cli import UsageError
+
+        unknown = [name for name in self.recipes if name not in ("seed", "tuned")]
+        if unknown or not self.recipes:
+            raise UsageError(f"unknown recipe {unknown[0] if unknown else ''!r} (expected a comma list of seed, tuned)")
+        for name, value in (("--target", self.target), ("--finetune-target", self.finetune_target)):
+            if not 0 < value <= 100:
+                raise UsageError(f"{name} must be a percentage in (0, 100], got {value}")
+        if self.data == "synthetic-device":
+            raise UsageError("tta needs real samples: --data mnist or synthetic-digits")
+        self.checked = RunRequest(out=self.out, data=self.data, data_dir=self.data_dir, download=self.download,
+                                  loader_workers=self.workers)  # the data and the output folder
+
+    def path(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return self.out / "tta" / f"{stamp}-tta.json"
+
+
+def run_tta(request: TtaRequest, progress) -> TtaReport:
+    """Every recipe asked for, from scratch and fine-tuned; a data problem is a UsageError (exit 2)."""
+    from bench.data import DataError, dataset
+    from bench.plan import resolve_device
+    from bench.report import now_iso
+    from envcheck import snapshot
+    from envcheck.cli import UsageError
+
+    environment = snapshot()
+    device = resolve_device(request.device, environment, "")
+    native_bf16 = environment.facts.capabilities(device).support("amp-bf16").native
+    known = {"seed": SEED, "tuned": tuned(device, native_bf16)}
+    try:
+        train = dataset(request.data, request.data_dir, train=True, download=request.download)
+        test = dataset(request.data, request.data_dir, train=False, download=request.download)
+    except DataError as error:
+        raise UsageError(str(error)) from None
+    results = []
+    for name in request.recipes:
+        progress.note(f"tta: recipe {name} on {device} ({request.data}) ...")
+        results.append(run_recipe(known[name], train, test, target=request.target,
+                                  finetune_target=request.finetune_target, device=device,
+                                  workers=request.checked.loader_workers_or_default))
+    return TtaReport(environment, request.data, device, request.target, request.finetune_target, results, now_iso())

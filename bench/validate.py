@@ -1,78 +1,191 @@
-"""`python -m bench validate`: one verdict for CI, healthy, degraded or broken.
+"""`python -m bench validate`: one verdict for CI about this machine.
 
-envcheck (with --require-cuda on a GPU) + a suite + a comparison against the
-committed baseline for this hardware, results/baselines/<device-name>.json.
+envcheck + a suite + a comparison against this hardware's baseline set (found by
+fingerprint in the repository's results/baselines/, whatever the current directory).
+Verdicts and exit codes: healthy 0, broken 1 (envcheck FAIL or a case not measured),
+degraded 3 (a case significantly slower than the baseline beyond the threshold),
+inconclusive 4 (no or too few baseline runs, no case in common, a busy machine, too noisy).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
-BASELINES = Path("results") / "baselines"
-EXIT_HEALTHY, EXIT_BROKEN, EXIT_DEGRADED = 0, 1, 3
+from bench import config
+from bench.baselines import BASELINES, folder_for, load_baseline
+from bench.compare import Comparison, Verdict
+from bench.records import Status
+from bench.report import Report, ReportError
+from bench.request import RunRequest
+from envcheck.cli import UsageError
+from envcheck.files import OutputError
+from envcheck.junit import check_junit_path
+
+EXIT_HEALTHY, EXIT_BROKEN, EXIT_DEGRADED, EXIT_INCONCLUSIVE = 0, 1, 3, 4
+TOOL = "torchrig.validate"
 
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
-    name: str  # healthy, degraded, broken
+class ValidateRequest:
+    """validate's arguments, checked before envcheck or any case runs."""
+
+    run: RunRequest
+    baseline: Path | None = None  # a report or a baseline folder; default: by fingerprint under baselines
+    baselines: Path = BASELINES
+    fail_above: float | None = None  # percent; default per device (config.VALIDATE_FAIL_ABOVE_PCT)
+    record: bool = False
+    junit_xml: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.fail_above is not None and not (math.isfinite(self.fail_above) and self.fail_above >= 0):
+            raise UsageError(f"--fail-above must be a finite percentage >= 0, got {self.fail_above}")
+        if self.baseline is not None and not self.baseline.exists():
+            raise UsageError(f"--baseline {self.baseline}: no such file or folder")
+        if self.run.setups or self.run.launch:
+            raise UsageError("validate measures this interpreter on one process (no --setup, no --nproc-per-node)")
+        if self.junit_xml is not None:
+            try:
+                check_junit_path(self.junit_xml, TOOL)
+            except OutputError as error:
+                raise UsageError(str(error)) from None
+
+    def threshold(self, device: str) -> float:
+        return self.fail_above if self.fail_above is not None else config.VALIDATE_FAIL_ABOVE_PCT[device]
+
+    def baseline_location(self, fingerprint_id: str) -> Path:
+        return self.baseline or folder_for(self.baselines, fingerprint_id)
+
+
+def load_baseline_for(request: ValidateRequest, fingerprint_id: str) -> tuple[Path, list[Report]]:
+    """The baseline reports for this hardware, loaded and checked before anything runs (UsageError)."""
+    location = request.baseline_location(fingerprint_id)
+    if not location.exists():
+        return location, []
+    try:
+        return location, load_baseline(location)
+    except ReportError as error:
+        raise UsageError(f"cannot use the baseline: {error}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    name: str  # healthy, broken, degraded, inconclusive
     line: str
     exit_code: int
 
 
-def decide(env_failures: list[str], bad_cases: list[str], comparison, fail_above: float,
-           baseline: Path | None, suggestion: str) -> Verdict:
+def decide(env_failures: list[str], broken_cases: list[str], comparison: Comparison | None, fail_above: float,
+           baseline: Path, baseline_runs: int) -> Decision:
     """The verdict from what envcheck failed, which cases broke, and the comparison (None: no baseline)."""
-    if env_failures or bad_cases:
-        broken = [f"envcheck FAIL: {', '.join(env_failures)}"] if env_failures else []
-        broken += [f"cases not measured: {', '.join(bad_cases)}"] if bad_cases else []
-        return Verdict("broken", "validate: broken: " + "; ".join(broken), EXIT_BROKEN)
-    if comparison is None:
-        return Verdict("healthy", f"validate: healthy (WARN: no baseline for this hardware at {baseline}; "
-                                  f"record one with: {suggestion})", EXIT_HEALTHY)
+    if env_failures or broken_cases:
+        parts = [f"envcheck FAIL: {', '.join(env_failures)}"] if env_failures else []
+        parts += [f"cases not measured: {', '.join(broken_cases)}"] if broken_cases else []
+        return Decision("broken", "validate: broken: " + "; ".join(parts), EXIT_BROKEN)
+    if comparison is None or baseline_runs == 0:
+        return Decision("inconclusive", f"validate: inconclusive: no baseline for this hardware at {baseline}; "
+                                        "record this run with --record (twice, at different times)", EXIT_INCONCLUSIVE)
+    if not comparison.cases:
+        return Decision("inconclusive", f"validate: inconclusive: the baseline {baseline} shares no case with this "
+                                        "run (another suite or device?)", EXIT_INCONCLUSIVE)
     regressions = comparison.regressions(fail_above)
+    slow = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
+    if baseline_runs < config.MIN_BASELINE_RUNS:
+        seen = f"; apparently slower: {slow}" if regressions else ""
+        return Decision("inconclusive", f"validate: inconclusive: the baseline has {baseline_runs} recorded run(s), "
+                                        f"fewer than {config.MIN_BASELINE_RUNS}: its spread between runs is unknown; "
+                                        f"add one with --record{seen}", EXIT_INCONCLUSIVE)
     if regressions:
-        slow = ", ".join(f"{r.label} {r.change_pct:+.1f}%" for r in regressions)
-        return Verdict("degraded", f"validate: degraded: {len(regressions)} case(s) significantly slower than "
-                                   f"{baseline} by more than {fail_above:g}%: {slow}", EXIT_DEGRADED)
-    compared = sum(1 for c in comparison.cases if c.ratio is not None)
-    return Verdict("healthy", f"validate: healthy: {compared} cases within {fail_above:g}% of {baseline} "
-                              "(or not significantly slower)", EXIT_HEALTHY)
+        return Decision("degraded", f"validate: degraded: {len(regressions)} case(s) significantly slower than "
+                                    f"{baseline} by more than {fail_above:g}%: {slow}", EXIT_DEGRADED)
+    noisy = comparison.count(Verdict.NOISY)
+    if noisy:
+        return Decision("inconclusive", f"validate: inconclusive: the machine was busy during {noisy} case(s) "
+                                        "(see their noise); run again on a quiet machine", EXIT_INCONCLUSIVE)
+    undecided = comparison.count(Verdict.INCONCLUSIVE) + comparison.count(Verdict.NOT_COMPARABLE)
+    if undecided * 2 > len(comparison.cases):
+        return Decision("inconclusive", f"validate: inconclusive: {undecided} of {len(comparison.cases)} cases "
+                                        "too noisy to decide; add runs (--runs) or baseline runs (--record)",
+                        EXIT_INCONCLUSIVE)
+    return Decision("healthy", f"validate: healthy: {len(comparison.cases)} cases against {baseline_runs} baseline "
+                               f"runs at {baseline}, none significantly slower by more than {fail_above:g}%",
+                    EXIT_HEALTHY)
 
 
-def validate(args, run_suite) -> int:
-    from bench.compare import compare_reports
-    from bench.storage import ReportError, device_name, load_report
-    from bench.summary import render_comparison, render_summary
-    from envcheck import CheckOptions, Status, build_report
-    from envcheck.render import render
+def broken_cases(report) -> list[str]:
+    return [r.key for r in report.cases if r.status.broken]
 
-    env_report = build_report(CheckOptions(require_cuda=args.device == "cuda" or _has_cuda()))
-    render(env_report)
-    env_failures = [r.name for r in env_report.checks if r.status is Status.FAIL]
-    report, path, outcome = run_suite(args, args.suite, args.device, args.out)
-    render_summary(report)
-    print(f"report: {path}")
-    bad_cases = [r.case.id for r in outcome.results if r.status not in ("ok", "skipped")]
-    device = report["torchrig"]["run"]["device"]
-    baseline = args.baseline or BASELINES / f"{device_name(report['torchrig']['environment']['facts'], device)}.json"
-    comparison = None
-    if baseline.is_file():
-        try:
-            comparison = compare_reports(load_report(baseline), report, base_name=str(baseline), new_name=str(path))
-        except ReportError as error:
-            print(f"validate: cannot use the baseline: {error}")
+
+def junit_suites(env_report, comparison: Comparison | None, report, decision: Decision, fail_above: float) -> dict:
+    """envcheck's checks and one testcase per case, plus the verdict, for CI systems."""
+    from envcheck.__main__ import junit_cases
+    from envcheck.junit import TestCase
+
+    rows = {c.key: c for c in comparison.cases} if comparison else {}
+    degraded = {c.key for c in comparison.regressions(fail_above)} if comparison else set()
+    cases = []
+    for record in report.cases:
+        row = rows.get(record.key)
+        if record.status.broken:
+            cases.append(TestCase("validate", record.key, "failure", f"{record.status.value}: {record.reason}"))
+        elif record.status is Status.SKIPPED:
+            cases.append(TestCase("validate", record.key, "skipped", record.reason or ""))
+        elif row is None:
+            cases.append(TestCase("validate", record.key, "skipped", "not in the baseline"))
+        elif record.key in degraded:
+            cases.append(TestCase("validate", record.key, "failure", f"slower beyond {fail_above:g}%: {row.why}"))
+        elif row.verdict in (Verdict.NOISY, Verdict.INCONCLUSIVE, Verdict.NOT_COMPARABLE):
+            cases.append(TestCase("validate", record.key, "skipped", f"{row.verdict.value}: {row.why}"))
         else:
-            render_comparison(comparison)
-    from bench.config import VALIDATE_FAIL_ABOVE_PCT
-
-    fail_above = args.fail_above if args.fail_above is not None else VALIDATE_FAIL_ABOVE_PCT[device]
-    verdict = decide(env_failures, bad_cases, comparison, fail_above, baseline, f"cp {path} {baseline}")
-    print(verdict.line)
-    return verdict.exit_code
+            cases.append(TestCase("validate", record.key, "passed", "", f"{row.verdict.value}: {row.why}"))
+    outcome = {"healthy": "passed", "inconclusive": "skipped"}.get(decision.name, "failure")
+    cases.append(TestCase("validate", "verdict", outcome, decision.line))
+    return {"envcheck": junit_cases(env_report), "validate": cases}
 
 
-def _has_cuda() -> bool:
-    import torch
+@dataclasses.dataclass
+class Validation:
+    decision: Decision
+    report_path: Path | None
+    recorded: Path | None
 
-    return torch.cuda.is_available()
+
+def validate(request: ValidateRequest, progress) -> Validation:
+    """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready."""
+    from bench.baselines import record, recorded_runs
+    from bench.compare import compare_reports
+    from bench.execute import execute
+    from bench.plan import resolve_device
+    from envcheck import CheckOptions, build_report, snapshot
+    from envcheck.fingerprint import hardware_fingerprint
+    from envcheck.junit import write_junit
+
+    environment = snapshot()
+    device = resolve_device(request.run.device, environment, "")  # --device cuda without CUDA: exit 2 here
+    location, baseline = load_baseline_for(request, hardware_fingerprint(environment.facts, device).id)
+    env_report = build_report(CheckOptions(require_cuda=device == "cuda"))
+    progress.show(env_report)
+    outcome = execute(request.run, progress)
+    if not outcome.reports:  # stopped before any case finished
+        return Validation(Decision("broken", "validate: stopped before any case ran", 128 + (outcome.stopped_by or 0)),
+                          None, None)
+    report, path = outcome.reports[0]
+    progress.show(report)
+    threshold = request.threshold(device)
+    comparison = None
+    if baseline:
+        comparison = compare_reports(baseline, report, base_name=str(location), new_name=str(path),
+                                     margin_pct=threshold)
+        progress.show(comparison)
+    env_failures = [r.name for r in env_report.checks if r.status.value == "FAIL"]
+    decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline))
+    recorded = None
+    if request.record and decision.name in ("healthy", "inconclusive") and not report.cases_noisy():
+        recorded = record(path, location)
+    if request.junit_xml is not None:
+        try:
+            write_junit(request.junit_xml, TOOL, junit_suites(env_report, comparison, report, decision, threshold))
+        except OutputError as error:
+            progress.note(f"cannot write the JUnit XML: {error}")
+    return Validation(decision, path, recorded)

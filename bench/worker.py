@@ -1,128 +1,161 @@
-"""The worker process: measures cases sent by the runner, one at a time.
+"""The worker: a fresh process that does one job and writes its result (`python -m bench.worker REQ OUT`).
 
-Cases run in a separate process so that a segfault, an abort or a hang loses one
-case, not the run. The worker turns Python-level failures into a status (oom,
-failed); the runner turns a dead or silent worker into crashed or timeout.
+One run of one case per process (DESIGN.md rule 10: the unit of replication), so that a
+segfault, an abort or a hang loses one run, peak memory is the run's own, and runs are
+independent samples. The worker turns Python-level failures into a status (oom, failed);
+the executor turns a dead or silent worker into crashed or timeout. The same process
+set-up serves data-parallel ranks (bench/distributed.py).
+
+Jobs: ``case`` (a RunRecord), ``ceilings`` (the matmul ceiling per precision) and
+``snapshot`` (envcheck's environment of this interpreter).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import fnmatch
 import os
 import resource
-import signal
+import sys
 import time
 from pathlib import Path
 
 from bench.cases import Case
 from bench.config import TimingRules
-from bench.result import CaseResult
+from bench.records import RunRecord, Status
+from envcheck.codec import from_jsonable, read_json, to_jsonable
+from envcheck.files import write_json_atomic
 from envcheck.records import first_line
+
+FAULT_ENV = "TORCHRIG_FAULT"  # test-only: "CASE-KEY-GLOB=fault[;...]" (raise, oom, cpu-oom, abort, hang, nan)
 
 
 @dataclasses.dataclass(frozen=True)
-class WorkerSettings:
+class Options:
+    """How the worker was asked to build the case (from the run request)."""
+
+    checkpoint: Path | None = None  # fine-tune from this state dict (else checkpoint_dir/<model>.pt)
+    checkpoint_dir: Path | None = None
+    lora_rank: int = 16
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    data_dir: Path | None = None  # MNIST, for end-to-end cases
+    loader_workers: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseJob:
+    case: Case
     rules: TimingRules
-    checkpoint: Path | None  # given by the user; else made per model in checkpoint_dir
-    checkpoint_dir: Path
-    data_dir: Path | None = None  # for end-to-end cases on MNIST
-    workers: int = 0  # DataLoader worker processes of end-to-end cases
+    index: int
+    options: Options
+    cache_dir: str | None = None  # this case's inductor cache: empty at its first run (cold), then warm
 
 
-def inject_fault(fault: str) -> None:
-    """Test-only faults, so every failure path of the runner can be exercised on a CPU."""
-    import torch
+@dataclasses.dataclass(frozen=True)
+class CeilingJob:
+    device: str
+    precisions: tuple[str, ...]
 
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRequest:
+    kind: str  # case, ceilings, snapshot
+    case: CaseJob | None = None
+    ceilings: CeilingJob | None = None
+
+
+def prepare_process(cache_dir: str | None = None) -> None:
+    """What every measuring process does first, before torch is imported (worker and DDP ranks)."""
+    # no core files: dumping a process that holds torch (GBs) can outlast the case timeout,
+    # turning a crash into a 'timeout' (seen under load), and fills the disk
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cache_dir:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
+        os.environ["TRITON_CACHE_DIR"] = str(Path(cache_dir) / "triton")
+
+
+def cache_state(cache_dir: str | None) -> str:
+    if cache_dir is None:
+        return "unknown"
+    folder = Path(cache_dir)
+    return "warm" if folder.is_dir() and any(folder.iterdir()) else "cold"
+
+
+def fault_for(key: str, environ=os.environ) -> str | None:
+    """The fault a test asked this case to suffer (TORCHRIG_FAULT), or None."""
+    for rule in filter(None, environ.get(FAULT_ENV, "").split(";")):
+        pattern, _, fault = rule.partition("=")
+        if fnmatch.fnmatchcase(key, pattern):
+            return fault
+    return None
+
+
+EARLY_FAULTS = ("raise", "abort", "hang")  # need no torch: injected before it is imported
+
+
+def inject(fault: str) -> None:
+    """Test-only faults, so that every failure path can be exercised on a CPU."""
     if fault == "raise":
         raise RuntimeError("injected failure")
-    if fault == "oom":
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB (injected)")
     if fault == "abort":
         os.abort()
     if fault == "hang":
         time.sleep(24 * 3600)
-    raise ValueError(f"unknown fault {fault!r}")
-
-
-def checkpoint_for(case: Case, settings: WorkerSettings) -> Path | None:
-    """The checkpoint a fine-tune case starts from; made by a short pre-training if none is given."""
-    if case.mode != "finetune":
-        return None
-    if settings.checkpoint is not None:
-        return settings.checkpoint
-    from models import get_model
-    from models.finetune import pretrain_checkpoint
-
-    path = settings.checkpoint_dir / f"{case.model}.pt"
-    if not path.exists():
-        pretrain_checkpoint(get_model(case.model), path)
-    return path
-
-
-@functools.cache
-def training_data(source: str, data_dir: Path | None):
-    """The training split of an end-to-end case's data, loaded once per worker."""
-    from bench.data import dataset
-
-    return dataset(source, data_dir, train=True)
-
-
-def run_case(case: Case, settings: WorkerSettings) -> CaseResult:
-    """Measure one case; Python-level failures become a status, never an exception."""
     import torch
 
-    from bench.measure import measure_case
+    if fault == "oom":
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB (injected)")
+    if fault == "cpu-oom":
+        torch.empty(2**45, dtype=torch.uint8)  # 32 TiB: the CPU allocator refuses at once
 
-    start = time.perf_counter()
+
+def outcome_of(error: BaseException) -> Status:
+    """oom for any allocator refusal (CUDA, or the CPU's 'can't allocate memory'); else failed."""
+    torch = sys.modules.get("torch")  # not imported: the error cannot be torch's
+    text = str(error)
+    if isinstance(error, MemoryError) or (torch is not None and isinstance(error, torch.OutOfMemoryError)) or (
+            isinstance(error, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)):
+        return Status.OOM
+    return Status.FAILED
+
+
+def run_case_job(job: CaseJob) -> RunRecord:
+    started = time.perf_counter()
+    cache = cache_state(job.cache_dir)
+    fault = fault_for(job.case.key)
     try:
-        if case.fault and not case.fault.startswith("rank"):  # rankN:... faults are for data-parallel runs
-            inject_fault(case.fault)
-        data = training_data(case.data, settings.data_dir) if case.data != "synthetic-device" else None
-        return measure_case(case, settings.rules, checkpoint_for(case, settings), data=data,
-                            workers=settings.workers)
-    except torch.OutOfMemoryError as error:
-        status, reason = "oom", first_line(error)
-    except Exception as error:  # noqa: BLE001 - a failing case is recorded, the run goes on
-        status, reason = "failed", first_line(error)
-    finally:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    return CaseResult(case, status, reason, duration_s=round(time.perf_counter() - start, 4))
+        if fault and not fault.startswith("rank"):  # rankN:... faults are for data-parallel ranks
+            inject(fault)
+        from bench.measure import run_case, with_losses  # imports torch
+
+        record = run_case(job.case, job.rules, job.options, job.index, cache)
+        return with_losses(record, record.loss_start, float("nan")) if fault == "nan" else record
+    except Exception as error:  # noqa: BLE001 - a failing run is recorded, the run goes on
+        return RunRecord(job.index, outcome_of(error), first_line(error),
+                         duration_s=round(time.perf_counter() - started, 4))
 
 
-def measure_ceilings(device: str, precisions: list[str]) -> dict[str, float | str]:
-    """TFLOP/s per precision, or the reason it could not be measured."""
-    from bench.ceiling import matmul_tflops
-    from bench.measure import device_clock
+def handle(request: WorkerRequest):
+    if request.kind == "case":
+        return run_case_job(request.case)
+    if request.kind == "ceilings":
+        from bench.ceiling import measure_ceilings
 
-    ceilings: dict[str, float | str] = {}
-    for precision in precisions:
-        try:
-            ceilings[precision] = round(matmul_tflops(device, precision, device_clock(device)), 4)
-        except Exception as error:  # noqa: BLE001
-            ceilings[precision] = f"unmeasured: {first_line(error)}"
-    return ceilings
+        return measure_ceilings(request.ceilings.device, request.ceilings.precisions)
+    if request.kind == "snapshot":
+        from envcheck import snapshot
+
+        return snapshot()
+    raise ValueError(f"unknown worker request {request.kind!r}")
 
 
-def serve(conn, settings: WorkerSettings) -> None:
-    """Answer (kind, payload) requests until told to stop (None)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C means
-    # no core files: dumping a process that holds torch (GBs) can outlast the case timeout,
-    # turning a crash into a 'timeout' (seen under load), and fills the disk
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    from bench.measure import settle_compile_workers
+def main(argv: list[str] | None = None) -> int:
+    request_path, result_path = argv if argv is not None else sys.argv[1:]
+    request = from_jsonable(WorkerRequest, read_json(Path(request_path)))
+    prepare_process(request.case.cache_dir if request.case else None)
+    write_json_atomic(Path(result_path), to_jsonable(handle(request)))
+    return 0
 
-    settle_compile_workers()
-    conn.send(("ready", os.getpid()))
-    while True:
-        request = conn.recv()
-        if request is None:
-            return
-        kind, payload = request
-        if kind == "case":
-            conn.send(run_case(payload, settings))
-        elif kind == "ceilings":
-            conn.send(measure_ceilings(*payload))
-        else:
-            raise ValueError(f"unknown request {kind!r}")
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Baselines belong to hardware, not to a name (DESIGN.md rule 13).
+
+A baseline is a folder named by the hardware fingerprint under the repository's
+results/baselines/ (or --baselines DIR), holding several recorded reports: a new run
+is judged against the spread of all their runs. `validate --record` adds one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.report import Report, ReportError
+from envcheck.files import write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = ROOT / "results" / "baselines"
+
+
+def folder_for(root: Path, fingerprint_id: str) -> Path:
+    return Path(root) / fingerprint_id
+
+
+def load_baseline(path: Path) -> list[Report]:
+    """A baseline file, or every report in a baseline folder (oldest first); ReportError if unusable."""
+    path = Path(path)
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        return []
+    reports = [Report.load(file) for file in files]
+    for file, report in zip(files, reports, strict=True):
+        if not report.ok_cases():
+            raise ReportError(f"{file}: no measured case; a baseline needs ok cases")
+    return reports
+
+
+def record(report_file: Path, folder: Path) -> Path:
+    """Copy a report into the baseline folder, atomically and never over an earlier one."""
+    target = Path(folder) / Path(report_file).name
+    return write_atomic(target, Path(report_file).read_bytes(), overwrite=False)
+
+
+def recorded_runs(reports: list[Report]) -> int:
+    """Recorded invocations in a baseline (each report is one)."""
+    return len(reports)

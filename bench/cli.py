@@ -1,0 +1,152 @@
+"""The command line of `python -m bench`: argparse only. Every flag says its default and unit;
+bad values are one-line usage errors (exit 2) before anything is imported or measured."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from bench import config
+from envcheck.cli import OneLineParser
+
+PROG = "python -m bench"
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """'a,b' -> ('a', 'b'); '' and ',,' give () (refused later as empty, never 'all')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in comma_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def ceilings(text: str) -> tuple[tuple[str, float], ...]:
+    pairs = []
+    for item in comma_list(text):
+        name, _, value = item.partition("=")
+        pairs.append((name, finite(value)))
+    return tuple(pairs)
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--suite", choices=config.SUITES, default="quick",
+                     help="case set and timing rules (default quick; smoke is CPU-sized, full has every axis)")
+    run.add_argument("--device", choices=config.DEVICES, default="auto", help="default auto: cuda if usable, else cpu")
+    run.add_argument("--runs", type=int, metavar="N",
+                     help="fresh processes per case (default per suite: smoke 5, quick 5, full 8)")
+    run.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT),
+                     help="reports go to OUT/<machine-id>/ (default results)")
+
+
+def add_case_options(run: argparse.ArgumentParser) -> None:
+    axes = run.add_argument_group("cases (a given axis replaces the suite's)")
+    axes.add_argument("--models", type=comma_list, help="comma list, e.g. mlp,cnn,resnet18,llm-tiny")
+    axes.add_argument("--modes", type=comma_list, help=f"comma list of {', '.join(config.MODES)}")
+    axes.add_argument("--backends", type=comma_list, help=f"comma list of {', '.join(config.BACKENDS)}")
+    axes.add_argument("--precisions", type=comma_list,
+                      help=f"comma list of {', '.join(config.PRECISIONS)} (given: emulated ones run, flagged)")
+    axes.add_argument("--batch-sizes", type=int_list, help="comma list of positive integers (default per model)")
+    axes.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                      help="channels-last memory format for convolutional models (default: on for ResNets on CUDA)")
+    axes.add_argument("--checkpoint", type=Path, help="state dict to fine-tune from (default: a short pre-training)")
+    axes.add_argument("--lora-rank", type=int, default=16, help="LoRA rank of finetune-lora cases (default 16)")
+    axes.add_argument("--lora-targets", type=comma_list, default=("q_proj", "k_proj", "v_proj", "o_proj"),
+                      help="modules that get LoRA adapters (default the attention projections q,k,v,o_proj)")
+    timing = run.add_argument_group("timing (default: the suite's rules)")
+    timing.add_argument("--rounds", type=int, help="timed rounds per run (at least 5; default 5, full 15)")
+    timing.add_argument("--min-round-s", type=finite, metavar="SECONDS", help="K steps per round so that a "
+                        "round lasts at least this (default 0.1 s)")
+    timing.add_argument("--warmup-max-s", type=finite, metavar="SECONDS",
+                        help="warm up until steady but at most this long (default 1 s; full 10 s)")
+    timing.add_argument("--case-timeout", type=finite, metavar="SECONDS",
+                        help="kill a run of a case after this long, start-up and compile included "
+                             "(default 180 s smoke, 600 s quick, 900 s full)")
+    timing.add_argument("--ceilings", type=ceilings, default=(), metavar="PRECISION=TFLOPS,...",
+                        help="matmul ceilings for MFU instead of measuring them (e.g. a datasheet's peak)")
+
+
+def add_data_options(parser: argparse.ArgumentParser, default: str = "synthetic-device") -> None:
+    parser.add_argument("--data", choices=config.DATA_SOURCES, default=default,
+                        help=f"default {default}; synthetic-device: a fixed batch on the device (model speed); "
+                             "mnist or synthetic-digits: through a DataLoader (end to end)")
+    parser.add_argument("--data-dir", type=Path, help="folder holding MNIST/raw (for --data mnist)")
+    parser.add_argument("--download", action="store_true", help="fetch MNIST if it is missing (off by default)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader worker processes (default: cores - 1, at most 4)")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, description="torchrig benchmarks: train, fine-tune and inference throughput.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = commands.add_parser("run", help="measure a suite and write a JSON report (one per setup)")
+    add_run_options(run)
+    add_case_options(run)
+    add_data_options(run)
+    run.add_argument("--label", help="name of this run in merged tables (default: machine and torch version)")
+    run.add_argument("--setup", action="append", default=[], metavar="LABEL=PYTHON[,VAR=VALUE...]",
+                     help="measure this interpreter (and environment) too; two or more setups run interleaved, "
+                          "A B A B, with one report each (PYTHON 'python' is this interpreter)")
+    run.add_argument("--resume", type=Path, metavar="JOURNAL",
+                     help="finish an interrupted run from its journal (OUT/*.journal) and write its report(s)")
+    run.add_argument("--list", action="store_true", help="list the cases and exit")
+    scale = run.add_argument_group("data-parallel (torchrun + DistributedDataParallel)")
+    scale.add_argument("--nproc-per-node", type=int, help="processes per node; adds a DDP case for each case")
+    scale.add_argument("--nnodes", type=int, default=1, help="nodes (default 1)")
+    scale.add_argument("--node-rank", type=int, default=0, help="this node's rank (default 0)")
+    scale.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of a multi-node run")
+
+    compare = commands.add_parser("compare", help="compare reports case by case, at the level of runs")
+    compare.add_argument("base", type=Path, help="a report, or a baseline folder of several")
+    compare.add_argument("new", type=Path, nargs="+", help="one or more reports")
+    compare.add_argument("--fail-above", type=finite, metavar="PCT",
+                         help="exit 1 when a case is significantly slower by more than PCT percent (a CI gate); "
+                              "also the +-margin inside which a case is 'same' (default 5)")
+    compare.add_argument("--alpha", type=finite, default=config.ALPHA,
+                         help=f"false discovery rate over all cases (default {config.ALPHA})")
+
+    summary = commands.add_parser("summary", help="one table of cases x reports, ratios with intervals")
+    summary.add_argument("files", type=Path, nargs="+")
+
+    report = commands.add_parser("report", help="Markdown, PNG plots and an HTML page from many reports")
+    report.add_argument("files", type=Path, nargs="+")
+    report.add_argument("--out", type=Path, required=True, help="folder for summary.md, index.html and the plots")
+
+    tta = commands.add_parser("tta", help="time to accuracy: train and fine-tune the CNN to a target")
+    add_data_options(tta, default="synthetic-digits")
+    tta.add_argument("--device", choices=config.DEVICES, default="auto", help="default auto")
+    tta.add_argument("--recipes", type=comma_list, default=("seed", "tuned"), help="comma list of seed, tuned")
+    tta.add_argument("--target", type=finite, default=99.0, help="test accuracy in %% to reach (default 99.0)")
+    tta.add_argument("--finetune-target", type=finite, default=98.0,
+                     help="accuracy in %% for pre-training on 0-4 and fine-tuning on 5-9 (default 98.0)")
+    tta.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="default results")
+
+    validate = commands.add_parser("validate", help="envcheck + a suite + compare against this hardware's baseline")
+    add_run_options(validate)
+    add_case_options(validate)
+    validate.add_argument("--baseline", type=Path, help="a report or baseline folder (default: this hardware's "
+                                                        "fingerprint under --baselines)")
+    validate.add_argument("--baselines", type=Path, help="baseline sets by fingerprint (default: the repository's "
+                                                         "results/baselines)")
+    validate.add_argument("--fail-above", type=finite, metavar="PCT",
+                          help="a case significantly slower beyond PCT percent is degraded (default 5 on CUDA, "
+                               "10 on a CPU)")
+    validate.add_argument("--record", action="store_true",
+                          help="add this run to the baseline for this hardware (when healthy, or to start one)")
+    validate.add_argument("--junit-xml", type=Path, metavar="PATH", help="also write JUnit XML for CI systems")
+    return parser

@@ -1,0 +1,162 @@
+"""Execute a plan: every run of every case in a fresh worker, interleaved, journaled.
+
+The runs go in round-robin order (run 1 of every case, then run 2, ...; setups
+alternating A B / B A so that drift lands on all of them), each appended to the journal
+as it finishes; a signal stops the run after the current worker is killed; then one
+report per setup. Nothing here prints: the caller passes a Progress that does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.journal import SUFFIX, Entry, Journal
+from bench.plan import Plan, Progress, SetupPlan, make_plan
+from bench.process import Runner, stop_on_signals
+from bench.records import CaseRecord, RunRecord, Status
+from bench.report import Report, RunInfo, Setup
+from bench.request import RunRequest
+from bench.worker import CaseJob, Options, WorkerRequest
+from envcheck.codec import DecodeError, from_jsonable
+from envcheck.files import describe as describe_os_error
+
+
+@dataclasses.dataclass
+class Outcome:
+    reports: list[tuple[Report, Path]]
+    stopped_by: int | None  # the signal that stopped the run
+    journal: Path | None  # kept when runs are left to do
+    error: str | None = None  # what ended the run early (a full disk)
+
+    @property
+    def broken(self) -> list[CaseRecord]:
+        return [r for report, _ in self.reports for r in report.cases if r.status.broken]
+
+
+def journal_path(request: RunRequest) -> Path:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return request.out / f"{stamp}-{request.suite}{SUFFIX}"
+
+
+def execute(request: RunRequest, progress: Progress) -> Outcome:
+    """Plan, journal and run a request; the reports are written even when a signal stops it."""
+    work_dir = Path(tempfile.mkdtemp(prefix="torchrig-run-"))
+    runner = Runner(work_dir)
+    with stop_on_signals(runner.supervisor):
+        plan = make_plan(request, runner, progress)
+        if runner.supervisor.stopped_by is not None:
+            return Outcome([], runner.supervisor.stopped_by, None)
+        journal = Journal.create(journal_path(request), plan)
+        return run_plan(plan, journal, [], runner, progress)
+
+
+def resume(path: Path, progress: Progress) -> Outcome:
+    """Finish the runs a journal has not recorded, then write the report(s)."""
+    journal, plan, entries = Journal.open(path, Plan)
+    runner = Runner(Path(plan.work_dir))
+    Path(plan.work_dir).mkdir(parents=True, exist_ok=True)
+    progress.note(f"resuming {path}: {len(entries)} of {len(plan.slots())} runs already recorded")
+    with stop_on_signals(runner.supervisor):
+        return run_plan(plan, journal, entries, runner, progress)
+
+
+def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress) -> Outcome:
+    from bench.distributed import run_distributed
+
+    started = time.perf_counter()
+    done = {(e.setup, e.case, e.record.index) for e in entries}
+    slots = plan.slots()
+    rules, options = plan.request.rules, job_options(plan)
+    error = None
+    for number, (setup_plan, case, index) in enumerate(slots, 1):
+        setup = setup_plan.setup
+        if (setup.label, case.key, index) in done:
+            continue
+        if runner.supervisor.stopped_by is not None:
+            break
+        progress.started(number, len(slots), setup, case, index)
+        cache_dir = str(Path(plan.work_dir) / "inductor" / (setup.label or "default") / case.key)
+        job = CaseJob(case, rules, index, options, cache_dir)
+        if case.world_size > 1:
+            record = run_distributed(runner, setup, job, plan.request.launch)
+        else:
+            record = run_in_worker(runner, setup, job)
+        if record is None:  # killed because the run is stopping: this run is lost, not failed
+            break
+        progress.finished(record)
+        entry = Entry(setup.label, case.key, record)
+        entries.append(entry)
+        try:
+            journal.append(entry)
+        except OSError as failure:
+            error = (f"cannot append to the journal {journal.path}: {describe_os_error(failure)}; the runs "
+                     f"recorded before are kept there: free space, then `python -m bench run --resume {journal.path}`")
+            break
+    complete = {(e.setup, e.case, e.record.index) for e in entries} >= {(s.setup.label, c.key, i) for s, c, i in slots}
+    reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
+    if complete and reports is not None:
+        journal.remove()
+        shutil.rmtree(plan.work_dir, ignore_errors=True)
+    if reports is None:
+        error = error or f"cannot write the reports; every finished run is in {journal.path}"
+    return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)
+
+
+def job_options(plan: Plan) -> Options:
+    request = plan.request
+    return Options(checkpoint=request.checkpoint, checkpoint_dir=Path(plan.work_dir) / "checkpoints",
+                   lora_rank=request.lora_rank, lora_targets=request.lora_targets, data_dir=request.data_dir,
+                   loader_workers=request.loader_workers_or_default)
+
+
+def run_in_worker(runner: Runner, setup: Setup, job: CaseJob) -> RunRecord | None:
+    timeout = job.rules.case_timeout_s
+    data, exit_ = runner.call(setup, WorkerRequest("case", case=job), timeout)
+    if exit_.stopped:
+        return None
+    if data is not None:
+        try:
+            return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
+        except DecodeError as error:
+            return RunRecord(job.index, Status.FAILED, f"the worker's result is unreadable: {error}")
+    status = Status.TIMEOUT if exit_.timed_out else Status.CRASHED
+    return RunRecord(job.index, status, exit_.describe(timeout), duration_s=exit_.seconds)
+
+
+def write_reports(plan: Plan, entries: list[Entry], interrupted: bool, wall_s: float):
+    """One report per setup from the journal's entries; None when the disk refuses them."""
+    written = []
+    for setup_plan in plan.setups:
+        report = build_report(plan, setup_plan, entries, interrupted, wall_s)
+        try:
+            written.append((report, report.dump(report.default_path(plan.request.out))))
+        except OSError:
+            return None
+    return written
+
+
+def build_report(plan: Plan, setup_plan: SetupPlan, entries: list[Entry], interrupted: bool, wall_s: float) -> Report:
+    request, setup = plan.request, setup_plan.setup
+    runs: dict[str, list[RunRecord]] = {}
+    for entry in entries:
+        if entry.setup == setup.label:
+            runs.setdefault(entry.case, []).append(entry.record)
+    records = []
+    for case in plan.cases:
+        if case.key in setup_plan.skipped:
+            records.append(CaseRecord(case, Status.SKIPPED, setup_plan.skipped[case.key]))
+        elif case.key in runs:
+            native = False if case.key in setup_plan.emulated else None
+            records.append(CaseRecord.from_runs(case, sorted(runs[case.key], key=lambda r: r.index), native))
+    finished = sum(1 for r in records if r.status is Status.SKIPPED or len(r.runs) == request.runs_per_case)
+    info = RunInfo(suite=request.suite, device=setup_plan.device, label=setup.label or request.label,
+                   argv=list(request.argv), cases_planned=len(plan.cases), cases_finished=finished,
+                   interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
+                   runs=request.runs_per_case, setup=setup, started=plan.started,
+                   distributed=dataclasses.asdict(request.launch) if request.launch else None)
+    return Report(setup_plan.environment, info, setup_plan.ceilings, records)

@@ -1,0 +1,183 @@
+"""Plan a run request: each setup's environment (a snapshot taken in its own interpreter), device
+and matmul ceilings; the cases; which of them are skipped here, and why (device, install, emulated
+precision). The plan is what the journal records first, so that a run can be resumed from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from bench.cases import Case, expand, unsupported_reason
+from bench.ceiling import cache_key, cached, describe, store
+from bench.process import Runner, is_this_interpreter
+from bench.records import RunRecord
+from bench.report import Ceilings, Setup
+from bench.request import RunRequest
+from bench.worker import CeilingJob, WorkerRequest
+from envcheck.cli import UsageError
+from envcheck.codec import from_jsonable
+from envcheck.fingerprint import hardware_fingerprint
+from envcheck.report import Environment
+
+SETUP_TIMEOUT_S = 600.0  # a snapshot or the ceilings, in a fresh interpreter on a loaded machine
+
+
+class Progress(Protocol):
+    """What a run reports as it goes (bench/render/progress.py prints it)."""
+
+    def note(self, text: str) -> None: ...
+    def started(self, number: int, total: int, setup: Setup, case: Case, index: int) -> None: ...
+    def finished(self, record: RunRecord) -> None: ...
+
+
+
+@dataclasses.dataclass
+class SetupPlan:
+    setup: Setup
+    environment: Environment
+    device: str
+    ceilings: Ceilings
+    skipped: dict[str, str]  # case key -> why it does not run here
+    emulated: list[str]  # case keys run although their precision is emulated (asked for explicitly)
+
+
+@dataclasses.dataclass
+class Plan:
+    request: RunRequest
+    cases: list[Case]
+    setups: list[SetupPlan]
+    work_dir: str  # fine-tune checkpoints and the inductor cache of each case
+    started: str
+
+    def slots(self) -> list[tuple[SetupPlan, Case, int]]:
+        """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""
+        slots = []
+        for index in range(self.request.runs_per_case):
+            for position, case in enumerate(self.cases):
+                order = self.setups if (index + position) % 2 == 0 else self.setups[::-1]
+                slots += [(setup, case, index) for setup in order if case.key not in setup.skipped]
+        return slots
+
+
+def snapshot_of(runner: Runner, setup: Setup) -> Environment:
+    if is_this_interpreter(setup):
+        from envcheck import snapshot
+
+        return snapshot()
+    data, exit_ = runner.call(setup, WorkerRequest("snapshot"), SETUP_TIMEOUT_S)
+    if data is None:
+        raise UsageError(f"setup {setup.label or setup.python}: cannot describe its environment "
+                         f"({exit_.describe(SETUP_TIMEOUT_S)})")
+    return from_jsonable(Environment, data)
+
+
+def resolve_device(requested: str, environment: Environment, who: str) -> str:
+    torch = environment.facts.torch
+    if torch is None:
+        raise UsageError(f"torch cannot be imported{who} ({environment.facts.torch_error}); "
+                         "run `python -m envcheck`")
+    if requested == "cuda" and not torch.cuda_available:
+        raise UsageError(f"--device cuda, but no CUDA device is usable{who} (see `python -m envcheck`); "
+                         "expected one of auto, cpu")
+    if requested == "auto":
+        return "cuda" if torch.cuda_available else "cpu"
+    return requested
+
+
+def plan_cases(request: RunRequest, device: str) -> list[Case]:
+    cases = expand(request.suite_def, device, models=request.models, modes=request.modes,
+                   backends=request.backends, precisions=request.precisions, batch_sizes=request.batch_sizes,
+                   channels_last=request.channels_last, data=request.data)
+    if request.launch is not None:  # each case also data-parallel, after its single-process reference
+        backend = "nccl" if device == "cuda" else "gloo"
+        cases = [c for case in cases for c in (case, case.sibling(world_size=request.launch.world_size,
+                                                                  dist_backend=backend))]
+    return cases
+
+
+def skips(request: RunRequest, cases: list[Case], environment: Environment, device: str):
+    """(skipped case key -> reason, keys run with an emulated precision) for one setup."""
+    caps = environment.facts.capabilities(device)
+    skipped, emulated = {}, []
+    for case in cases:
+        reason = unsupported_reason(case, caps, environment.facts.packages)
+        support = caps.support(case.precision)
+        if reason is None and not support.native:
+            if request.precisions is None:
+                reason = (f"{support.reason}; the suite skips it (pass --precisions {case.precision} "
+                          "to time the emulation)")
+            else:
+                emulated.append(case.key)
+        if reason:
+            skipped[case.key] = reason
+    return skipped, emulated
+
+
+def ceilings_for(runner: Runner, request: RunRequest, setup: Setup, environment: Environment, device: str,
+                 precisions: list[str], progress: Progress) -> Ceilings:
+    given = dict(request.ceilings)
+    if given and all(p in given for p in precisions):
+        return Ceilings(device, {p: given[p] for p in precisions}, {}, "given")
+    torch = environment.facts.torch
+    key = cache_key(hardware_fingerprint(environment.facts, device).id, torch.version, device)
+    found = cached(key, precisions)
+    if found is not None or not precisions:
+        return found or Ceilings(device, {}, {}, "measured")
+    progress.note(f"measuring the matmul ceiling of {', '.join(precisions)} on {device} (cached afterwards) ...")
+    data, exit_ = runner.call(setup, WorkerRequest("ceilings", ceilings=CeilingJob(device, tuple(precisions))),
+                              SETUP_TIMEOUT_S)
+    if data is None:
+        return Ceilings(device, {}, {p: f"unmeasured: {exit_.describe(SETUP_TIMEOUT_S)}" for p in precisions})
+    ceilings = from_jsonable(Ceilings, data)
+    store(key, ceilings)
+    progress.note(f"ceilings: {describe(ceilings)}")
+    return ceilings
+
+
+def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
+    setups, cases = [], None
+    for setup in request.all_setups:
+        who = f" in setup {setup.label}" if request.setups else ""
+        environment = snapshot_of(runner, setup)
+        device = resolve_device(request.device, environment, who)
+        check_data_support(request, environment, who)
+        if cases is None:
+            cases = plan_cases(request, device)
+        elif cases[0].device != device:
+            raise UsageError(f"setups resolve to different devices ({cases[0].device} and {device}); pass --device")
+        skipped, emulated = skips(request, cases, environment, device)
+        precisions = sorted({c.precision for c in cases if c.key not in skipped})
+        ceilings = ceilings_for(runner, request, setup, environment, device, precisions, progress)
+        setups.append(SetupPlan(setup, environment, device, ceilings, skipped, emulated))
+    return Plan(request, cases, setups, str(runner.work_dir), now_iso())
+
+
+def check_data_support(request: RunRequest, environment: Environment, who: str) -> None:
+    """A DataLoader case needs torchvision; a broken one is envcheck's one-line diagnosis, exit 2."""
+    facts = environment.facts
+    if request.data == "synthetic-device" or not facts.torchvision_error:
+        return
+    from envcheck.checks.install import torchvision_fix
+
+    fix = torchvision_fix(facts.torch.version, facts.torch.cuda_build, facts.torchvision_version)
+    raise UsageError(f"--data {request.data} needs torchvision, which cannot be imported{who} "
+                     f"({facts.torchvision_error}); {fix}")
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def list_cases(request: RunRequest) -> list[tuple[str, str | None]]:
+    """The cases a request would run on this machine, with the reason of those it would skip."""
+    with tempfile.TemporaryDirectory(prefix="torchrig-list-") as folder:
+        setup = request.all_setups[0]
+        environment = snapshot_of(Runner(Path(folder)), setup)
+    device = resolve_device(request.device, environment, "")
+    cases = plan_cases(request, device)
+    skipped, _ = skips(request, cases, environment, device)
+    return [(case.key, skipped.get(case.key)) for case in cases]

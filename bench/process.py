@@ -1,0 +1,172 @@
+"""Worker processes under supervision: a timeout, a kill that reaches every descendant, and signals.
+
+Each worker runs in a session (process group) of its own, so that ending it ends its
+children too (inductor's compile workers, DataLoader workers, the resource tracker), and
+so that Ctrl-C in the terminal reaches only the executor, which decides what it means:
+SIGINT, SIGTERM and SIGHUP all stop the run after the current worker is killed, and a
+second signal changes nothing (no traceback, no wait on a hung worker). A worker also dies
+with its parent (PR_SET_PDEATHSIG), so a `kill -9` of the executor leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from envcheck.codec import DecodeError, read_json, to_jsonable
+from envcheck.files import write_json_atomic
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: workers import bench from here
+
+POLL_S = 0.1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the timeout still bounds the worker
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Exit:
+    returncode: int | None  # None: killed by the supervisor
+    timed_out: bool
+    stopped: bool  # killed because the run is stopping (a signal)
+    seconds: float
+    log_tail: str
+
+    def describe(self, timeout_s: float) -> str:
+        if self.timed_out:
+            return f"no result within the {timeout_s:g} s case timeout; worker killed"
+        code = self.returncode
+        if code is not None and code < 0:
+            try:
+                return f"worker killed by {signal.Signals(-code).name} (exit code {code})"
+            except ValueError:
+                pass
+        last = next((line for line in reversed(self.log_tail.splitlines()) if line.strip()), "")
+        return f"worker exited with code {code}" + (f": {last.strip()[:200]}" if last else "")
+
+
+class Supervisor:
+    """Runs one worker at a time; a signal handler calls ``stop`` to end the run."""
+
+    def __init__(self) -> None:
+        self.current: subprocess.Popen | None = None
+        self.stopped_by: int | None = None  # the signal that stopped the run
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str], timeout_s: float, log: Path) -> Exit:
+        start = time.monotonic()
+        with open(log, "w", encoding="utf-8", errors="replace") as handle:
+            process = subprocess.Popen(list(argv), env=dict(env), stdout=handle, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True,
+                                       preexec_fn=die_with_parent)  # noqa: PLW1509 - no threads here
+            self.current = process
+            timed_out = False
+            try:
+                while True:
+                    if self.stopped_by is not None:
+                        break
+                    try:
+                        process.wait(timeout=POLL_S)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if time.monotonic() - start > timeout_s:
+                            timed_out = True
+                            break
+            finally:
+                kill_group(process)  # also after a normal exit: stragglers of its session (a rank left
+                self.current = None  # in a collective, a DataLoader worker) must not outlive it
+        # a worker that finished on its own before a signal keeps its result; one we ended has none
+        ended_by_us = timed_out or (self.stopped_by is not None and process.returncode != 0)
+        return Exit(None if ended_by_us else process.returncode, timed_out, ended_by_us and not timed_out,
+                    round(time.monotonic() - start, 4), tail(log))
+
+    def stop(self, signum: int) -> None:
+        """From a signal handler: remember why, and kill the running worker's group now."""
+        self.stopped_by = self.stopped_by or signum
+        if self.current is not None:
+            kill_group(self.current, wait=False)
+
+
+def kill_group(process: subprocess.Popen, wait: bool = True) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if wait:
+        process.wait()
+
+
+def tail(path: Path, size: int = 4000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - size))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def stop_on_signals(supervisor: Supervisor) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP stop the run (the finished runs are kept); handlers restored after."""
+
+    def handler(signum, _frame) -> None:
+        supervisor.stop(signum)
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class Runner:
+    """Starts workers in a setup's interpreter; shared by planning and execution."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.supervisor = Supervisor()
+        self.count = 0
+
+    def call(self, setup, request, timeout_s: float, argv_head=None) -> tuple[object, Exit]:
+        """Run a worker job; (decoded JSON result or None, how the process ended)."""
+        self.count += 1
+        folder = self.work_dir / "jobs"
+        folder.mkdir(parents=True, exist_ok=True)
+        request_file, result_file = folder / f"{self.count}.request.json", folder / f"{self.count}.result.json"
+        self.last_result = result_file
+        write_json_atomic(request_file, to_jsonable(request))
+        argv = [*(argv_head or [setup.python, "-m", "bench.worker"]), str(request_file), str(result_file)]
+        exit_ = self.supervisor.run(argv, worker_env(setup), timeout_s, folder / f"{self.count}.log")
+        try:
+            return read_json(result_file), exit_
+        except (OSError, DecodeError):
+            return None, exit_
+
+
+def worker_env(setup) -> dict[str, str]:
+    env = {**os.environ, **setup.env}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def is_this_interpreter(setup) -> bool:
+    return os.path.realpath(setup.python) == os.path.realpath(sys.executable) and not setup.env

@@ -1,0 +1,256 @@
+"""The records of a measurement: one run (a fresh process measuring one case) and one case (its runs).
+
+Plain dataclasses, no torch: the worker fills a RunRecord, the executor groups runs into a
+CaseRecord, and every reader asks these records for numbers (throughput, spread, compile
+time, latency) instead of reading JSON keys. bench/report.py writes and reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import statistics
+from typing import Any
+
+from bench.cases import Case
+from envcheck.load import CpuLoad, GpuLoad
+
+MIN_CLEAN_RUNS = 2  # quiet runs a case needs before noisy ones are set aside
+
+
+class Status(str, enum.Enum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+
+    @property
+    def broken(self) -> bool:
+        """Measured nothing although it should have: the run (or validate) is not healthy."""
+        return self not in (Status.OK, Status.SKIPPED)
+
+
+def _finite_positive(values: list[float], what: str) -> None:
+    for value in values:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{what} must be finite and > 0, got {value}")
+
+
+@dataclasses.dataclass
+class Workload:
+    """What one step does; the same in every run of a case."""
+
+    items_per_step: int  # samples (or tokens) one step processes on one process
+    unit: str  # samples or tokens
+    flops_per_step: int | None = None  # torch.utils.flop_counter, forward + backward
+    params_trainable: int | None = None
+    params_total: int | None = None
+    optimizer: str | None = None  # None for inference
+    notes: list[str] = dataclasses.field(default_factory=list)  # e.g. the LoRA rank and targets
+
+    @property
+    def trainable_fraction(self) -> float | None:
+        if self.params_total and self.params_trainable is not None:
+            return self.params_trainable / self.params_total
+        return None
+
+
+@dataclasses.dataclass
+class CompileInfo:
+    seconds: float  # the first call of the compiled model
+    cache: str  # cold: a fresh inductor cache; warm: an earlier run of this case filled it
+    fxgraph_hits: int = 0
+    fxgraph_misses: int = 0
+
+
+@dataclasses.dataclass
+class Warmup:
+    rounds: int
+    seconds: float
+    steady: bool  # False: it hit warmup_max_s before three rounds agreed
+
+
+@dataclasses.dataclass
+class Noise:
+    """What else used the machine during the timed rounds (DESIGN.md rule 11)."""
+
+    cpu: CpuLoad | None = None
+    gpu: GpuLoad | None = None
+    reasons: list[str] = dataclasses.field(default_factory=list)  # empty: quiet
+
+
+@dataclasses.dataclass
+class Generation:
+    """A language model's inference: prefill of the prompt, then greedy decoding with a KV cache."""
+
+    prompt_tokens: int
+    new_tokens: int
+    prefill_s: float  # median over calls
+    decode_s: float  # median seconds for new_tokens - 1 decode steps
+    cache: str  # dynamic, or static (compiled decode)
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One fresh process measuring one case."""
+
+    index: int  # 0-based run number of the case
+    status: Status
+    reason: str | None = None
+    duration_s: float | None = None  # the process's wall time, start-up and compile included
+    steps_per_round: int | None = None
+    round_s: list[float] = dataclasses.field(default_factory=list)  # raw round times
+    warmup: Warmup | None = None
+    compile: CompileInfo | None = None
+    loss_start: float | None = None
+    loss_end: float | None = None
+    peak_memory_bytes: int | None = None
+    memory_kind: str | None = None  # rss-peak (the whole CPU process) or cuda-max-allocated
+    latency_s: list[float] = dataclasses.field(default_factory=list)  # inference: one call each
+    generation: Generation | None = None
+    rank_step_s: list[float] = dataclasses.field(default_factory=list)  # data-parallel: each rank's median
+    allreduce: list[dict[str, float]] = dataclasses.field(default_factory=list)  # its collectives sweep, if any
+    threads: int | None = None  # torch's intra-op threads
+    workload: Workload | None = None
+    noise: Noise | None = None
+
+    def __post_init__(self) -> None:
+        _finite_positive(self.round_s, "round times")
+        _finite_positive(self.latency_s, "latencies")
+        _finite_positive(self.rank_step_s, "rank step times")
+        if self.status is Status.OK and not (self.round_s and self.steps_per_round and self.workload):
+            raise ValueError("an ok run needs round times, steps per round and its workload")
+        if self.status is not Status.OK and not self.reason:
+            raise ValueError(f"a {self.status.value} run needs a reason")
+        for name in ("loss_start", "loss_end"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be finite or null, got {value}")
+
+    @property
+    def step_s(self) -> float:
+        """The run's median step time: its one sample at the level of replication."""
+        return statistics.median(self.round_s) / self.steps_per_round
+
+    @property
+    def noisy(self) -> bool:
+        return bool(self.noise and self.noise.reasons)
+
+
+@dataclasses.dataclass
+class CaseRecord:
+    """A case and its runs. ``summary`` is derived when written and ignored when read."""
+
+    case: Case
+    status: Status
+    reason: str | None = None
+    runs: list[RunRecord] = dataclasses.field(default_factory=list)
+    precision_native: bool | None = None  # False: the precision was emulated (asked for explicitly)
+    summary: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is Status.OK and not self.ok_runs:
+            raise ValueError("an ok case needs at least one ok run")
+        if self.status is not Status.OK and not self.reason:
+            raise ValueError(f"a {self.status.value} case needs a reason")
+
+    @classmethod
+    def from_runs(cls, case: Case, runs: list[RunRecord], precision_native: bool | None = None) -> CaseRecord:
+        """The case's status is its worst run's: one crash in three runs is not an ok case."""
+        bad = next((run for run in runs if run.status is not Status.OK), None)
+        if bad is None:
+            return cls(case, Status.OK, None, runs, precision_native)
+        where = f"run {bad.index + 1} of {len(runs)}: " if len(runs) > 1 else ""
+        return cls(case, bad.status, where + (bad.reason or ""), runs, precision_native)
+
+    @property
+    def key(self) -> str:
+        return self.case.key
+
+    @property
+    def ok_runs(self) -> list[RunRecord]:
+        return [run for run in self.runs if run.status is Status.OK]
+
+    @property
+    def workload(self) -> Workload | None:
+        """What a step does; FLOPs are counted in a case's first run only."""
+        workloads = [run.workload for run in self.ok_runs]
+        return next((w for w in workloads if w.flops_per_step is not None), workloads[0] if workloads else None)
+
+    @property
+    def clean_runs(self) -> list[RunRecord]:
+        return [run for run in self.ok_runs if not run.noisy]
+
+    @property
+    def noisy(self) -> bool:
+        """Too few runs measured on a quiet machine to judge by: most runs were noisy (rule 11)."""
+        ok, clean = len(self.ok_runs), len(self.clean_runs)
+        return ok > 0 and clean < ok and (clean * 2 <= ok or clean < MIN_CLEAN_RUNS)
+
+    @property
+    def measured_runs(self) -> list[RunRecord]:
+        """The runs the case's figures come from: its quiet runs, unless the case is noisy."""
+        return self.ok_runs if self.noisy else self.clean_runs
+
+    @property
+    def run_step_s(self) -> list[float]:
+        return [run.step_s for run in self.measured_runs]
+
+    @property
+    def step_s(self) -> float | None:
+        """Median over runs of each run's median step."""
+        return statistics.median(self.run_step_s) if self.ok_runs else None
+
+    @property
+    def items_per_s(self) -> float | None:
+        """samples/s (tokens/s for a language model) from the median step, all ranks together."""
+        if self.step_s is None:
+            return None
+        runs = self.measured_runs
+        if runs[0].rank_step_s:  # data-parallel: each rank steps its own batch
+            return sum(self.workload.items_per_step / statistics.median([run.rank_step_s[r] for run in runs])
+                       for r in range(len(runs[0].rank_step_s)))
+        return self.workload.items_per_step / self.step_s
+
+    @property
+    def run_spread(self) -> float | None:
+        """Between-run coefficient of variation of the step time (None with fewer than two runs)."""
+        steps = self.run_step_s
+        return statistics.stdev(steps) / statistics.fmean(steps) if len(steps) > 1 else None
+
+    @property
+    def noise_reasons(self) -> list[str]:
+        return list(dict.fromkeys(r for run in self.runs if run.noise for r in run.noise.reasons))
+
+    @property
+    def warmup_unsteady(self) -> bool:
+        return any(run.warmup and not run.warmup.steady for run in self.ok_runs)
+
+    def compile_s(self, cache: str) -> float | None:
+        """Median compile time of the runs that compiled with a cold (or warm) inductor cache."""
+        seconds = [run.compile.seconds for run in self.ok_runs if run.compile and run.compile.cache == cache]
+        return statistics.median(seconds) if seconds else None
+
+    @property
+    def peak_memory(self) -> tuple[int, str] | None:
+        peaks = [(run.peak_memory_bytes, run.memory_kind) for run in self.ok_runs if run.peak_memory_bytes]
+        return max(peaks) if peaks else None
+
+    def latency_percentiles(self) -> dict[str, float] | None:
+        """p50/p90/p99 of single calls, pooled over runs (inference cases)."""
+        calls = sorted(latency for run in self.ok_runs for latency in run.latency_s)
+        return latency_percentiles(calls) if calls else None
+
+    def loss(self) -> tuple[float, float] | None:
+        run = next((r for r in self.ok_runs if r.loss_start is not None and r.loss_end is not None), None)
+        return (run.loss_start, run.loss_end) if run else None
+
+
+def latency_percentiles(calls: list[float]) -> dict[str, float]:
+    """Percentiles by linear interpolation between order statistics (numpy's default method)."""
+    import numpy
+
+    return {f"p{q}": float(numpy.percentile(calls, q)) for q in (50, 90, 99)}

@@ -1,0 +1,1 @@
+"""Terminal output with rich: one module per view. Code here formats records; it never measures."""

@@ -1,0 +1,229 @@
+"""A run request: everything `bench run` (and validate, the pytest front end, DDP) was asked to do,
+validated in ``__post_init__`` before any expensive work. No torch import: a usage error costs
+milliseconds, and every error is reported at once in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from bench import config
+from bench.cases import check_axes
+from bench.report import Setup
+from envcheck.cli import UsageError
+from envcheck.files import OutputError, check_output_dir
+from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RDZV = re.compile(r"(?P<host>[\w.\-\[\]:]+):(?P<port>\d+)")
+MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+               "t10k-labels-idx1-ubyte")
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """A torchrun launch of data-parallel cases (one process per rank)."""
+
+    nproc_per_node: int
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+    def errors(self) -> list[str]:
+        errors = []
+        if self.nproc_per_node < 1:
+            errors.append(f"--nproc-per-node must be >= 1, got {self.nproc_per_node}")
+        if self.nnodes < 1:
+            errors.append(f"--nnodes must be >= 1, got {self.nnodes}")
+        if not 0 <= self.node_rank < max(self.nnodes, 1):
+            errors.append(f"--node-rank must be in 0..{self.nnodes - 1}, got {self.node_rank}")
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            errors.append("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
+        if self.rdzv_endpoint:
+            match = RDZV.fullmatch(self.rdzv_endpoint)
+            if not match or not 1 <= int(match["port"]) <= 65535:
+                errors.append(f"--rdzv-endpoint expects HOST:PORT with a port in 1..65535, got {self.rdzv_endpoint!r}")
+        return errors
+
+    def torchrun_args(self) -> list[str]:
+        args = [f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}",
+                f"--node-rank={self.node_rank}", "--max-restarts=0"]
+        if self.rdzv_endpoint:
+            return args + ["--rdzv-backend=c10d", f"--rdzv-endpoint={self.rdzv_endpoint}"]
+        return args + ["--standalone"]
+
+
+def parse_setup(text: str) -> Setup:
+    """'LABEL=PYTHON[,VAR=VALUE...]', e.g. 'omp1=python,OMP_NUM_THREADS=1' ('python': this interpreter)."""
+    label, _, rest = text.partition("=")
+    python, *assignments = rest.split(",") if rest else ("",)
+    env = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not ENV_NAME.fullmatch(name):
+            raise UsageError(f"--setup {text!r}: expected LABEL=PYTHON[,VAR=VALUE...], got {assignment!r}")
+        env[name] = value
+    if not label or not python:
+        raise UsageError(f"--setup {text!r}: expected LABEL=PYTHON[,VAR=VALUE...]")
+    return Setup(label, resolve_python(python), env)
+
+
+def this_interpreter(label: str | None = None) -> Setup:
+    return Setup(label or "", sys.executable, {})
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    suite: str = "quick"
+    device: str = "auto"
+    models: tuple[str, ...] | None = None
+    modes: tuple[str, ...] | None = None
+    backends: tuple[str, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    batch_sizes: tuple[int, ...] | None = None
+    channels_last: bool | None = None  # None: the model's usual layout on the device
+    checkpoint: Path | None = None
+    rounds: int | None = None
+    runs: int | None = None
+    min_round_s: float | None = None
+    warmup_max_s: float | None = None
+    case_timeout_s: float | None = None
+    out: Path = Path(config.DEFAULT_OUT)
+    data: str = "synthetic-device"
+    data_dir: Path | None = None
+    download: bool = False
+    loader_workers: int | None = None
+    launch: Launch | None = None
+    label: str | None = None
+    setups: tuple[Setup, ...] = ()
+    ceilings: tuple[tuple[str, float], ...] = ()  # precision -> TFLOP/s given instead of measured
+    lora_rank: int = DEFAULT_LORA_RANK
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    argv: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        errors = self.errors()
+        if errors:
+            raise UsageError("; ".join(errors))
+        try:
+            check_output_dir(self.out)
+        except OutputError as error:
+            raise UsageError(f"--out {error}") from None
+
+    def errors(self) -> list[str]:
+        errors = check_axes(self.models, self.modes, self.backends, self.precisions, self.batch_sizes)
+        for name, value, valid in (("suite", self.suite, config.SUITES), ("device", self.device, config.DEVICES),
+                                   ("data", self.data, config.DATA_SOURCES)):
+            if value not in valid:
+                errors.append(f"--{name} {value!r} is not one of {', '.join(valid)}")
+        if self.rounds is not None and self.rounds < 5:
+            errors.append(f"--rounds must be at least 5, got {self.rounds}")
+        if self.runs is not None and self.runs < 1:
+            errors.append(f"--runs must be at least 1, got {self.runs}")
+        for flag, value, zero_ok in (("--min-round-s", self.min_round_s, False),
+                                     ("--warmup-max-s", self.warmup_max_s, True),
+                                     ("--case-timeout", self.case_timeout_s, False)):
+            if value is not None and not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
+                errors.append(f"{flag} must be a finite number {'>=' if zero_ok else '>'} 0, got {value}")
+        for precision, tflops in self.ceilings:
+            if precision not in config.PRECISIONS or not (math.isfinite(tflops) and tflops > 0):
+                errors.append(f"--ceilings expects PRECISION=TFLOPS with a positive rate, got {precision}={tflops}")
+        if self.checkpoint is not None and not self.checkpoint.is_file():
+            errors.append(f"--checkpoint {self.checkpoint}: no such file; expected a state dict saved by torch.save")
+        errors += self.data_errors()
+        if self.loader_workers is not None and self.loader_workers < 0:
+            errors.append(f"--workers must be >= 0, got {self.loader_workers}")
+        if self.launch is not None:
+            errors += self.launch.errors()
+        if self.lora_rank < 1:
+            errors.append(f"--lora-rank must be >= 1, got {self.lora_rank}")
+        if not self.lora_targets:
+            errors.append("--lora-targets is empty; expected module names such as q_proj,v_proj")
+        if self.label is not None and not self.label.strip():
+            errors.append("--label is empty")
+        return errors + self.setup_errors()
+
+    def data_errors(self) -> list[str]:
+        if self.data != "mnist":
+            return []
+        if self.data_dir is None:
+            return ["--data mnist needs --data-dir DIR (the folder holding MNIST/raw)"]
+        raw = self.data_dir / "MNIST" / "raw"
+        missing = [name for name in MNIST_NAMES if not (raw / name).exists() and not (raw / f"{name}.gz").exists()]
+        if missing and not self.download:
+            return [f"MNIST not found under {raw}: expected {', '.join(MNIST_NAMES)} (or their .gz archives); "
+                    f"missing {', '.join(missing)}; pass --download to fetch them"]
+        return []
+
+    def setup_errors(self) -> list[str]:
+        errors = []
+        labels = [setup.label for setup in self.setups]
+        if len(set(labels)) != len(labels):
+            errors.append(f"--setup labels must differ, got {', '.join(labels)}")
+        for setup in self.setups:
+            if not (os.path.isfile(setup.python) and os.access(setup.python, os.X_OK)):
+                errors.append(f"--setup {setup.label}: {setup.python} is not an executable Python")
+        return errors
+
+    @classmethod
+    def from_args(cls, args, **overrides) -> RunRequest:
+        """From parsed `bench run` (or validate) arguments; options a verb lacks keep their defaults."""
+        options = vars(args)
+        launch = None
+        if options.get("nproc_per_node") is not None:
+            launch = Launch(options["nproc_per_node"], options["nnodes"], options["node_rank"],
+                            options["rdzv_endpoint"])
+        elif options.get("nnodes", 1) != 1 or options.get("rdzv_endpoint"):
+            raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
+        renamed = {"case_timeout": "case_timeout_s", "workers": "loader_workers"}
+        fields = {renamed.get(name, name): value for name, value in options.items()
+                  if renamed.get(name, name) in REQUEST_FIELDS and name not in ("setups", "launch")}
+        setups = tuple(parse_setup(text) for text in options.get("setup", ()))
+        return cls(**fields, launch=launch, setups=setups, argv=tuple(sys.argv[1:]), **overrides)
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def suite_def(self) -> config.Suite:
+        return config.SUITE_DEFS[self.suite]
+
+    @property
+    def rules(self) -> config.TimingRules:
+        overrides = {"rounds": self.rounds, "min_round_s": self.min_round_s, "warmup_max_s": self.warmup_max_s,
+                     "case_timeout_s": self.case_timeout_s}
+        return dataclasses.replace(self.suite_def.timing, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def runs_per_case(self) -> int:
+        return self.runs or self.suite_def.runs
+
+    @property
+    def loader_workers_or_default(self) -> int:
+        """DataLoader worker processes of end-to-end cases: as given, else cores - 1 (1 to 4)."""
+        if self.loader_workers is not None:
+            return self.loader_workers
+        return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+    @property
+    def all_setups(self) -> tuple[Setup, ...]:
+        return self.setups or (this_interpreter(self.label),)
+
+
+REQUEST_FIELDS = {field.name for field in dataclasses.fields(RunRequest)} - {"argv"}
+
+
+def resolve_python(name: str) -> str:
+    """'python' is this interpreter; other names are looked up on PATH; paths are kept."""
+    if name == "python":
+        return sys.executable
+    return shutil.which(name) or name

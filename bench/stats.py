@@ -1,0 +1,98 @@
+"""Run-level statistics for comparisons (DESIGN.md rule 10), with scipy.
+
+The unit of replication is a run in a fresh process: each run contributes its median
+step time, never its rounds (rounds of one process share its memory layout, threads and
+clocks, so they are not independent). Two sides are compared with Welch's t-test on the
+logarithms of their run medians, which gives the ratio of geometric means and its
+confidence interval; the p-values of all cases of a comparison are adjusted together
+(Benjamini-Hochberg) before anything is called faster or slower.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class RatioEstimate:
+    """new / base throughput (1.10: new is 10 % faster), from run medians of step times."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_base: int
+    n_new: int
+    confidence: float
+
+    @property
+    def change_pct(self) -> float:
+        return (self.ratio - 1) * 100
+
+
+def ratio_estimate(base_step_s: Sequence[float], new_step_s: Sequence[float],
+                   confidence: float = 0.95) -> RatioEstimate | None:
+    """Throughput ratio new/base with its confidence interval; None with fewer than two runs a side."""
+    import numpy
+    from scipy import stats
+
+    if len(base_step_s) < 2 or len(new_step_s) < 2:
+        return None
+    base, new = numpy.log(base_step_s), numpy.log(new_step_s)
+    shift = float(base.mean() - new.mean())  # log(new throughput / base throughput)
+    if base.std() == 0 and new.std() == 0:  # identical runs: no spread to test against
+        exact = shift == 0
+        return RatioEstimate(math.exp(shift), math.exp(shift), math.exp(shift), 1.0 if exact else 0.0,
+                             len(base), len(new), confidence)
+    test = stats.ttest_ind(base, new, equal_var=False)
+    low, high = test.confidence_interval(confidence)
+    return RatioEstimate(math.exp(shift), math.exp(float(low)), math.exp(float(high)), float(test.pvalue),
+                         len(base), len(new), confidence)
+
+
+def adjust_p_values(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values): false discovery rate over all cases."""
+    from scipy import stats
+
+    if not p_values:
+        return []
+    return [float(q) for q in stats.false_discovery_control(list(p_values), method="bh")]
+
+
+def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: Sequence[float],
+                           confidence: float = 0.95) -> RatioEstimate | None:
+    """new's runs judged against the spread of a baseline's recorded invocations (DESIGN.md rule 13).
+
+    Each recorded invocation contributes the mean of its log run medians; the new invocation's
+    mean is compared with a prediction interval from them (t with k - 1 degrees of freedom),
+    so that drift between invocations, which the runs of one invocation cannot show, counts.
+    The spread is floored by the runs' own spread, so that k agreeing invocations by chance do
+    not make it too tight. None with fewer than two invocations (use ratio_estimate).
+    """
+    import numpy
+    from scipy import stats
+
+    sets = [numpy.log(s) for s in invocations if len(s) >= 1]
+    if len(sets) < 2 or len(new_step_s) < 1:
+        return None
+    means = numpy.array([s.mean() for s in sets])
+    k, center = len(means), float(means.mean())
+    runs = [s for s in sets if len(s) > 1]
+    within = (sum(float(s.var(ddof=1)) * (len(s) - 1) for s in runs)
+              / max(sum(len(s) - 1 for s in runs), 1)) if runs else 0.0
+    typical = float(numpy.mean([len(s) for s in sets]))
+    spread = max(float(means.var(ddof=1)), within / typical)
+    new = numpy.log(new_step_s)
+    shift = center - float(new.mean())  # log(new throughput / baseline throughput)
+    if spread == 0:
+        exact = shift == 0
+        return RatioEstimate(math.exp(shift), math.exp(shift), math.exp(shift), 1.0 if exact else 0.0, k, len(new),
+                             confidence)
+    scale = math.sqrt(spread * (1 + 1 / k))
+    t = shift / scale
+    p = float(2 * stats.t.sf(abs(t), k - 1))
+    margin = float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * scale
+    return RatioEstimate(math.exp(shift), math.exp(shift - margin), math.exp(shift + margin), p, k, len(new),
+                         confidence)
