@@ -1,44 +1,57 @@
-"""Synthetic reports with known answers, for compare, summary, report and validate tests."""
+"""Synthetic reports with known answers, on a stored environment (no live snapshot)."""
 
 from __future__ import annotations
 
-import copy
+import json
 import random
 
 from bench.cases import Case
 from bench.config import TimingRules
-from bench.result import CaseResult
-from bench.storage import build_report
+from bench.records import CaseRecord, CompileInfo, Noise, RunRecord, Status, Warmup, Workload
+from bench.report import Ceilings, Report, RunInfo, Setup
+from envcheck.codec import from_jsonable
+from envcheck.load import CpuLoad
+from envcheck.report import Environment
+from tests.conftest import FIXTURES
 
-RULES = TimingRules()
+ENVIRONMENT: Environment = from_jsonable(Environment, json.loads((FIXTURES / "environment.json").read_text()))
+STEPS = 100
+BUSY = CpuLoad(seconds=1.0, other_cpu_cores=1.0, steal_cores=0.0, load_1m=2.0, cpu_mhz=None, governor=None)
+QUIET = CpuLoad(seconds=1.0, other_cpu_cores=0.01, steal_cores=0.0, load_1m=0.1, cpu_mhz=None, governor=None)
 
 
-def record(step_s: float, *, jitter: float = 0.0, seed: int = 0, status: str = "ok", rounds: int = 7,
-           **case_fields) -> CaseResult:
-    """A case whose rounds take ``step_s`` per step, with relative noise ``jitter``."""
-    case = Case(**{"model": "cnn", "mode": "train", "backend": "eager", "precision": "fp32",
-                   "batch_size": 64, "device": "cpu", **case_fields})
-    if status != "ok":
-        return CaseResult(case, status, reason=f"{status} for the test")
+def case(**fields) -> Case:
+    return Case(**{"model": "cnn", "mode": "train", "backend": "eager", "precision": "fp32", "batch_size": 64,
+                   "device": "cpu", **fields})
+
+
+def run(step_s: float, index: int = 0, *, jitter: float = 0.0, seed: int = 0, noisy: bool = False,
+        compile_s: float | None = None, cache: str = "cold", latency_s=(), items: int = 64) -> RunRecord:
+    """A run whose rounds take ``step_s`` per step, with relative noise ``jitter`` between rounds."""
     rng = random.Random(seed)
-    steps = 100
-    round_s = [step_s * steps * (1 + rng.uniform(-jitter, jitter)) for _ in range(rounds)]
-    return CaseResult(case, "ok", steps_per_round=steps, round_s=round_s, flops_per_step=10**9,
-                      peak_memory_bytes=2**30, memory_kind="rss", loss_start=2.3, loss_end=1.0,
-                      params_trainable=1, params_total=1, duration_s=1.0)
+    round_s = [step_s * STEPS * (1 + rng.uniform(-jitter, jitter)) for _ in range(5)]
+    load = BUSY if noisy else QUIET
+    return RunRecord(index, Status.OK, duration_s=1.0, steps_per_round=STEPS, round_s=round_s,
+                     warmup=Warmup(3, 0.3, True), compile=CompileInfo(compile_s, cache) if compile_s else None,
+                     loss_start=2.3, loss_end=1.0, peak_memory_bytes=2**30, memory_kind="rss-peak",
+                     latency_s=list(latency_s), threads=2,
+                     workload=Workload(items, "samples", flops_per_step=10**9, params_trainable=10,
+                                       params_total=10, optimizer="adam"),
+                     noise=Noise(cpu=load, reasons=load.busy_reasons()))
 
 
-def report(environment: dict, results: list[CaseResult], *, label: str | None = None, **fact_overrides) -> dict:
-    environment = copy.deepcopy(environment)
-    facts = environment["facts"]
-    for dotted, value in fact_overrides.items():
-        target = facts
-        *path, last = dotted.split("__")
-        for key in path:
-            target = target[key]
-        target[last] = value
-    return build_report(results, environment=environment, device="cpu",
-                        run={"suite": "quick", "device": "cpu", "label": label, "argv": [],
-                             "cases_planned": len(results), "cases_finished": len(results),
-                             "interrupted": False, "wall_s": 1.0},
-                        ceilings={"fp32": 1.0, "amp-bf16": 2.0}, rules=RULES)
+def record(steps: list[float], *, status: Status = Status.OK, noisy_runs: tuple[int, ...] = (), **fields) -> CaseRecord:
+    """A case measured in one run per entry of ``steps`` (per-step seconds of each run)."""
+    if status is not Status.OK:
+        return CaseRecord(case(**fields), status, f"{status.value} for the test")
+    return CaseRecord.from_runs(case(**fields), [run(s, i, noisy=i in noisy_runs) for i, s in enumerate(steps)])
+
+
+def report(records: list[CaseRecord], *, label: str | None = None, env: dict | None = None,
+           environment: Environment = ENVIRONMENT, device: str = "cpu") -> Report:
+    info = RunInfo(suite="quick", device=device, label=label, argv=[], cases_planned=len(records),
+                   cases_finished=len(records), interrupted=False, wall_s=1.0, rules=TimingRules(), runs=5,
+                   setup=Setup(label or "", "/usr/bin/python3", env or {}), started="2026-11-30T00:00:00+00:00")
+    return Report(environment, info, Ceilings(device, {"fp32": 1.0, "amp-bf16": 2.0}), records,
+                  pytest_benchmark={"machine_info": {"node": "fixture-host", "python_version": "3.11.7"},
+                                    "commit_info": {}, "version": "5.2.3"})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
-import json
 import struct
 
 import pytest
 import torch
 
+from bench.__main__ import main as bench
 from bench.data import MNIST_FILES, DataError, SyntheticDigits, by_labels, dataset, mnist
-from tests.conftest import assert_usage_error, run_module
+from bench.records import Status
+from tests.conftest import usage_error
 
 
 def idx_images(images: torch.Tensor) -> bytes:
@@ -85,55 +87,69 @@ def test_mnist_needs_a_data_dir():
 
 
 @pytest.mark.slow
-def test_end_to_end_mnist_case_records_its_data_source(tmp_path):
-    write_mnist(tmp_path / "data", train_size=512)
-    done = run_module("bench", "run", "--device", "cpu", "--suite", "smoke", "--models", "cnn,mlp-large",
-                      "--modes", "train", "--backends", "eager", "--precisions", "fp32", "--batch-sizes", "32",
-                      "--data", "mnist", "--data-dir", str(tmp_path / "data"), "--workers", "1",
-                      "--out", str(tmp_path / "out"))
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
-    (path,) = (tmp_path / "out").glob("*/*.json")
-    report = json.loads(path.read_text())
-    (entry,) = report["benchmarks"]
-    assert entry["extra_info"]["case"]["data"] == "mnist"
-    assert entry["name"] == "test_case[cnn-train-eager-fp32-bs32-cpu-mnist]"
-    (skipped,) = report["torchrig"]["unmeasured"]
-    assert skipped["status"] == "skipped" and "28x28" in skipped["reason"]
+def test_end_to_end_mnist_case_reads_the_files_through_a_dataloader(tmp_path):
+    from bench.cases import Case
+    from bench.config import TimingRules
+    from bench.measure import run_case
+    from bench.worker import Options
+
+    write_mnist(tmp_path / "data", train_size=256)
+    case = Case("cnn", "train", "eager", "fp32", 32, "cpu", data="mnist")
+    run = run_case(case, TimingRules(min_round_s=0.01, warmup_max_s=0.0), Options(data_dir=tmp_path / "data",
+                                                                                 loader_workers=1))
+    assert run.status is Status.OK and case.key == "cnn-train-eager-fp32-bs32-cpu-mnist"
+    assert run.steps_per_round >= 1 and run.loss_end is not None
 
 
-def test_bench_run_with_missing_mnist_is_exit_2(tmp_path):
-    done = run_module("bench", "run", "--device", "cpu", "--data", "mnist", "--data-dir", str(tmp_path),
-                      "--out", str(tmp_path / "out"))
-    assert_usage_error(done, "--download")
-    assert not (tmp_path / "out").exists()
+def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, monkeypatch):
+    from bench import plan
+    from bench.request import RunRequest
+    from envcheck.cli import UsageError
+    from tests.reports import ENVIRONMENT
+
+    write_mnist(tmp_path / "data")
+    broken = dataclasses.replace(ENVIRONMENT, facts=dataclasses.replace(
+        ENVIRONMENT.facts, torchvision_error="RuntimeError: operator torchvision::nms does not exist"))
+    monkeypatch.setattr(plan, "snapshot_of", lambda runner, setup: broken)
+    request = RunRequest(device="cpu", data="mnist", data_dir=tmp_path / "data", out=tmp_path / "out")
+    with pytest.raises(UsageError) as error:
+        plan.make_plan(request, None, None)
+    message = str(error.value)
+    assert "operator torchvision::nms does not exist" in message and "pip install --force-reinstall" in message
+
+
+def test_bench_run_with_missing_mnist_is_exit_2(tmp_path, capsys):
+    line = usage_error(bench, ["run", "--device", "cpu", "--data", "mnist", "--data-dir", str(tmp_path),
+                               "--out", str(tmp_path / "out")], capsys)
+    assert "--download" in line and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
 def test_time_to_accuracy_on_learnable_synthetic_data(tmp_path):
     from bench.tta import SEED, run_recipe
 
-    digits = SyntheticDigits(train_size=3000, test_size=500)
+    digits = SyntheticDigits(train_size=1500, test_size=300, noise=2.5)
     result = run_recipe(SEED, digits.split(True), digits.split(False), target=97.0, finetune_target=97.0,
                         device="cpu", workers=0)
-    scratch = result["scratch"]
-    assert scratch["reached"] and scratch["accuracy"] >= 97.0
-    assert scratch["curve"][-1]["accuracy"] == scratch["accuracy"]
-    assert result["pretrain"]["reached"] and result["finetune"]["reached"]
-    assert result["finetune"]["accuracy"] >= 97.0
+    scratch = result.scratch
+    assert scratch.reached and scratch.accuracy >= 97.0
+    assert scratch.curve[-1].accuracy == scratch.accuracy
+    assert result.pretrain.reached and result.finetune.reached
+    assert result.finetune.accuracy >= 97.0
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--recipes", "fast"], "unknown recipe 'fast' (expected seed, tuned)"),
+        (["--recipes", "fast"], "unknown recipe 'fast' (expected a comma list of seed, tuned)"),
+        (["--recipes", ""], "unknown recipe ''"),
         (["--target", "150"], "--target must be a percentage"),
         (["--data", "synthetic-device"], "tta needs real samples"),
         (["--data", "mnist"], "--data mnist needs --data-dir"),
     ],
 )
-def test_tta_bad_input_is_exit_2(tmp_path, args, message):
-    done = run_module("bench", "tta", "--device", "cpu", "--out", str(tmp_path), *args)
-    assert_usage_error(done, message)
+def test_tta_bad_input_is_exit_2(tmp_path, capsys, args, message):
+    assert message in usage_error(bench, ["tta", "--device", "cpu", "--out", str(tmp_path), *args], capsys)
 
 
 def test_tuned_recipe_differs_by_device():
@@ -143,3 +159,4 @@ def test_tuned_recipe_differs_by_device():
         (64, 1e-3, 10, 5, False, False)
     assert tuned("cuda").compile and tuned("cuda").batch_size > SEED.batch_size
     assert tuned("cpu").amp and not tuned("cpu").compile and tuned("cpu").schedule == "onecycle"
+    assert not tuned("cpu", native_bf16=False).amp  # no emulated bf16 (rule 12)

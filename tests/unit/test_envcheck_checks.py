@@ -8,8 +8,10 @@ import importlib
 import pytest
 import torch
 
-from envcheck import checks
-from envcheck.checks import CheckOptions, run_checks
+from envcheck.checks import Check, CheckContext, CheckOptions, run_checks
+from envcheck.checks.compiler import compile_on
+from envcheck.checks.install import check_torchvision, expected_torchvision, parse_version, torchvision_fix
+from envcheck.checks.numerics import numerics_ops, sweep_one
 from envcheck.facts import collect_facts
 from envcheck.probes import Probes
 from envcheck.records import CheckResult, Status
@@ -35,15 +37,15 @@ def quick_results(probes: Probes, **options) -> dict[str, CheckResult]:
 
 @pytest.fixture
 def probes() -> Probes:
-    return Probes(nvml=NO_NVML)
+    return Probes(nvml=NO_NVML, sleep=lambda seconds: None)
 
 
 def test_version_helpers():
-    assert checks.parse_version("2.14.1+cu130") == (2, 14, 1)
-    assert checks.parse_version("2.0.0a0") == (2, 0, 0)
-    assert checks.expected_torchvision("2.14.1+cu130") == "0.29"
-    assert checks.expected_torchvision("2.0.1") == "0.15"
-    assert checks.expected_torchvision("1.13.1") is None
+    assert parse_version("2.14.1+cu130") == (2, 14, 1)
+    assert parse_version("2.0.0a0") == (2, 0, 0)
+    assert expected_torchvision("2.14.1+cu130") == "0.29"
+    assert expected_torchvision("2.0.1") == "0.15"
+    assert expected_torchvision("1.13.1") is None
 
 
 def test_warn_and_fail_need_a_fix():
@@ -66,12 +68,12 @@ def test_torchvision_without_its_operators_is_fail_with_fix(probes):
     result = quick_results(probes)["torchvision"]
     assert result.status is Status.FAIL
     assert "operator torchvision::nms does not exist" in result.detail
-    assert f"torchvision=={checks.expected_torchvision(torch.__version__)}.*" in result.fix
+    assert f"torchvision=={expected_torchvision(torch.__version__)}.*" in result.fix
 
 
 def test_torchvision_built_for_another_torch_is_fail(probes):
     facts = dataclasses.replace(collect_facts(probes), torchvision_version="0.15.2")
-    (result,) = checks.check_torchvision(checks.CheckContext(facts, probes, CheckOptions(), torch))
+    (result,) = check_torchvision(CheckContext(facts, probes, CheckOptions(), torch))
     assert result.status is Status.FAIL
     assert "not the one built for" in result.detail
 
@@ -120,7 +122,9 @@ def test_a_check_that_raises_becomes_a_fail_row_and_the_rest_run(probes):
     def explode(ctx):
         raise ZeroDivisionError("boom")
 
-    table = (checks.Check("explodes", explode), checks.Check("python", checks.check_python, needs_torch=False))
+    from envcheck.checks.install import check_python
+
+    table = (Check("explodes", explode), Check("python", check_python, needs_torch=False))
     results = run_checks(collect_facts(probes), probes, CheckOptions(), table)
     assert [(r.name, r.status) for r in results] == [("explodes", Status.FAIL), ("python", Status.PASS)]
     assert "ZeroDivisionError: boom" in results[0].detail
@@ -131,7 +135,7 @@ def test_compile_failure_reports_first_line_and_compiler_fix(monkeypatch):
         raise RuntimeError("InductorError: CppCompileError: C++ compile error\nlong log ...")
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    result = checks._compile_on(torch, "cpu")
+    result = compile_on(torch, "cpu")
     assert result.status is Status.FAIL
     assert result.detail == "torch.compile failed: RuntimeError: InductorError: CppCompileError: C++ compile error"
     assert "g++" in result.fix
@@ -139,14 +143,14 @@ def test_compile_failure_reports_first_line_and_compiler_fix(monkeypatch):
 
 @pytest.mark.parametrize("noise", [0.0, 1e-2])
 def test_numerics_sweep_flags_wrong_results(noise):
-    ops = checks._numerics_ops(torch)
+    ops = numerics_ops(torch)
     inputs, matmul = ops["matmul"]
 
     def noisy(a, b):  # perturbs every dtype but the float64 reference
         out = matmul(a, b)
         return out if a.dtype == torch.float64 else out * (1 + noise)
 
-    result = checks._sweep_one(torch, "cpu", "matmul", inputs, noisy)
+    result = sweep_one(torch, "cpu", "matmul", inputs, noisy, {"fp32": "fp32", "bf16": "amp-bf16"})
     expected = Status.PASS if noise == 0 else Status.FAIL
     assert result.status is expected, result.detail
     if noise:
@@ -154,9 +158,8 @@ def test_numerics_sweep_flags_wrong_results(noise):
 
 
 def test_numerics_bounds_hold_on_this_cpu():
-    ops = checks._numerics_ops(torch)
-    for op_name, (inputs, op) in ops.items():
-        result = checks._sweep_one(torch, "cpu", op_name, inputs, op)
+    for op_name, (inputs, op) in numerics_ops(torch).items():
+        result = sweep_one(torch, "cpu", op_name, inputs, op, {"fp32": "fp32", "bf16": "amp-bf16", "fp16": "amp-fp16"})
         assert result.status is Status.PASS, result.detail
         assert "fp32" in result.detail and "bf16" in result.detail
 
@@ -174,7 +177,7 @@ def test_cuda_checks_pass_on_a_healthy_gpu():
     probes = Probes()
     results = quick_results(probes, require_cuda=True)
     for name, result in results.items():
-        if name.startswith(("cuda", "cudnn", "bf16", "amp cuda")):
+        if name.startswith(("cuda", "cudnn", "precision cuda", "amp cuda", "sdpa cuda")):
             assert result.status is Status.PASS, result
 
 
@@ -190,3 +193,50 @@ def test_render_prints_bracketed_details_verbatim(probes):
     out = StringIO()
     render(report, Console(file=out, width=400))
     assert "[/src/ops.cpp:12] nms missing [x]" in out.getvalue()
+
+
+def test_a_cpu_torch_beside_a_cuda_torchvision_gets_a_fix_that_changes_something():
+    fix = torchvision_fix("2.13.0+cpu", None, "0.28.0")
+    assert "CPU build" in fix and "cuda" in fix
+    assert "--index-url https://download.pytorch.org/whl/cpu" in fix and "--force-reinstall" in fix
+    assert "'torchvision==0.28.*'" in fix
+    mismatch = torchvision_fix("2.14.1+cu130", "13.0", "0.26.0+cu130")
+    assert "'torchvision==0.29.*'" in mismatch and "whl/cu130" in mismatch
+
+
+def test_the_llm_extra_is_reported(probes):
+    results = quick_results(probes)
+    assert results["llm extra"].status in (Status.PASS, Status.SKIP)
+    if results["llm extra"].status is Status.SKIP:
+        assert "pip install -e '.[llm]'" in results["llm extra"].detail
+    else:
+        assert "transformers" in results["llm extra"].detail
+
+
+def test_native_precision_is_reported_per_device(probes):
+    row = quick_results(probes)["precision cpu"]
+    assert row.status is Status.PASS and "bf16" in row.detail and "fp32 native" in row.detail
+
+
+def test_a_busy_machine_is_a_warning(probes):
+    import types
+
+    class Busy:
+        """psutil with another process taking a whole core."""
+        Error = Exception
+        calls = 0
+
+        def cpu_times(self):
+            Busy.calls += 1
+            return types.SimpleNamespace(user=Busy.calls * 100.0, nice=0, system=0, irq=0, softirq=0, steal=0)
+
+        def Process(self, pid):  # noqa: N802
+            return types.SimpleNamespace(cpu_times=lambda: types.SimpleNamespace(user=0.0, system=0.0),
+                                         children=lambda recursive=True: [])
+
+        def cpu_freq(self):
+            return None
+
+    probes.psutil = Busy
+    row = quick_results(probes)["machine load"]
+    assert row.status is Status.WARN and "other processes used" in row.detail and "stop other jobs" in row.fix

@@ -7,7 +7,7 @@ import os
 import pynvml
 import pytest
 
-from envcheck.nvml import nvml_checks
+from envcheck.checks.nvml import nvml_checks
 from envcheck.records import Status
 from tests.fake_nvml import fake_nvml, nvml_error, process
 

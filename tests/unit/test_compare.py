@@ -1,0 +1,73 @@
+"""compare on synthetic reports: verdicts, noise, baseline sets, what differs between the sides."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.compare import Verdict, compare_reports
+from bench.records import Status
+from tests.reports import record, report
+
+QUICK = [0.010, 0.0102, 0.0098, 0.0101, 0.0099]
+
+
+def verdict(base, new, **options):
+    (row,) = compare_reports(report([base]), report([new]), **options).cases
+    return row
+
+
+def test_a_clear_slowdown_is_slower_and_trips_the_gate():
+    row = verdict(record(QUICK), record([s * 1.3 for s in QUICK]))
+    assert row.verdict is Verdict.SLOWER and row.change_pct == pytest.approx(-23.1, abs=0.2)
+    assert row.q_value < 0.05 and row.estimate.ci_high < 1
+    comparison = compare_reports(report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])]))
+    assert comparison.regressions(10.0) and not comparison.regressions(30.0)
+
+
+def test_a_change_under_one_percent_is_never_called():
+    row = verdict(record(QUICK), record([s * 1.005 for s in QUICK]))
+    assert row.verdict is Verdict.SAME
+
+
+def test_too_few_runs_or_too_much_spread_is_inconclusive():
+    assert verdict(record([0.01]), record([0.01])).verdict is Verdict.INCONCLUSIVE
+    wide = verdict(record([0.01, 0.02, 0.013]), record([0.011, 0.019, 0.014]))
+    assert wide.verdict is Verdict.INCONCLUSIVE and "beyond +-5%" in wide.why
+
+
+def test_a_busy_machine_is_noisy_never_slower():
+    busy = record([s * 2 for s in QUICK], noisy_runs=(0, 1, 2, 3, 4))
+    row = verdict(record(QUICK), busy)
+    assert row.verdict is Verdict.NOISY and "other processes used 1.00 CPU cores" in row.why
+    assert not compare_reports(report([record(QUICK)]), report([busy])).regressions(5.0)
+
+
+def test_one_noisy_run_is_set_aside_and_the_rest_decide():
+    one_spike = record([*(s * 1.3 for s in QUICK[:4]), 0.05], noisy_runs=(4,))
+    row = verdict(record(QUICK), one_spike)
+    assert row.verdict is Verdict.SLOWER and row.estimate.n_new == 4
+
+
+def test_unmeasured_sides_are_not_comparable():
+    row = verdict(record(QUICK), record([], status=Status.OOM))
+    assert row.verdict is Verdict.NOT_COMPARABLE and row.why == "ok -> oom"
+
+
+def test_a_baseline_set_judges_against_the_spread_of_its_invocations():
+    drifting = [report([record([s * f for s in QUICK])]) for f in (0.9, 1.0, 1.1)]  # +-10 % between invocations
+    within = compare_reports(drifting, report([record([s * 1.05 for s in QUICK])]))
+    assert within.cases[0].estimate.n_base == 3  # invocations, not runs
+    assert within.cases[0].verdict is not Verdict.SLOWER  # one report alone would have called 5 % slower
+    assert compare_reports(drifting[1], report([record([s * 1.05 for s in QUICK])])).regressions(4.0)
+    halved = compare_reports(drifting, report([record([s * 2 for s in QUICK])]))
+    assert halved.cases[0].verdict is Verdict.SLOWER
+
+
+def test_only_in_one_side_and_differences():
+    base = report([record(QUICK), record(QUICK, batch_size=8)], env={"OMP_NUM_THREADS": "2"})
+    new = report([record(QUICK), record(QUICK, backend="compile")], env={"OMP_NUM_THREADS": "1"})
+    comparison = compare_reports(base, new)
+    assert comparison.only_base == ["cnn-train-eager-fp32-bs8-cpu"]
+    assert comparison.only_new == ["cnn-train-compile-fp32-bs64-cpu"]
+    assert ("$OMP_NUM_THREADS", "2", "1") in comparison.differences
+    assert compare_reports(base, base).differences == []

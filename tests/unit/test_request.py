@@ -1,0 +1,72 @@
+"""Every usage error of a run request is found before torch is imported, all at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.request import Launch, RunRequest, parse_setup
+from envcheck.cli import UsageError
+
+
+def refused(tmp_path, **fields) -> str:
+    with pytest.raises(UsageError) as error:
+        RunRequest(out=tmp_path / "out", **fields)
+    return str(error.value)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"models": ()}, "--models is empty"),
+    ({"batch_sizes": ()}, "--batch-sizes is empty"),
+    ({"models": ("resnet",)}, "unknown model 'resnet'"),
+    ({"batch_sizes": (0,)}, "batch size must be > 0, got 0"),
+    ({"rounds": 2}, "--rounds must be at least 5"),
+    ({"runs": 0}, "--runs must be at least 1"),
+    ({"case_timeout_s": float("nan")}, "--case-timeout must be a finite number > 0, got nan"),
+    ({"case_timeout_s": float("inf")}, "--case-timeout must be a finite number > 0, got inf"),
+    ({"min_round_s": -1.0}, "--min-round-s must be a finite number > 0"),
+    ({"ceilings": (("fp32", 0.0),)}, "--ceilings expects PRECISION=TFLOPS"),
+    ({"launch": Launch(2, rdzv_endpoint="h:99999999")}, "a port in 1..65535"),
+    ({"launch": Launch(0, nnodes=2, node_rank=3)}, "--nproc-per-node must be >= 1"),
+    ({"data": "mnist"}, "--data mnist needs --data-dir"),
+    ({"lora_rank": 0}, "--lora-rank must be >= 1"),
+])
+def test_bad_fields(tmp_path, fields, message):
+    assert message in refused(tmp_path, **fields)
+
+
+def test_every_error_at_once(tmp_path):
+    text = refused(tmp_path, models=("resnet",), precisions=("fp8",), batch_sizes=(0,))
+    assert "unknown model" in text and "unknown precision 'fp8'" in text and "batch size must be > 0" in text
+
+
+def test_unusable_output_folders(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        RunRequest(out=blocker / "below")
+    with pytest.raises(UsageError, match="--out .* not writable: .*read-only|--out .*not writable"):
+        RunRequest(out=__import__("pathlib").Path("/proc/torchrig-test"))
+
+
+def test_setups(tmp_path):
+    setup = parse_setup("omp1=python,OMP_NUM_THREADS=1,MKL_NUM_THREADS=1")
+    assert setup.python == sys.executable and setup.env == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with pytest.raises(UsageError, match="expected LABEL=PYTHON"):
+        parse_setup("nolabel")
+    assert "is not an executable Python" in refused(tmp_path, setups=(parse_setup("x=/nonexistent/python"),))
+    assert "labels must differ" in refused(tmp_path, setups=(parse_setup("a=python"), parse_setup("a=python")))
+
+
+def test_a_usage_error_does_not_import_torch(tmp_path):
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", "import sys\nfrom bench.__main__ import main\n"
+                           "try:\n    main(['run', '--models', '', '--out', sys.argv[1]])\n"
+                           "except SystemExit:\n    print('torch' in sys.modules)", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "False", done.stderr
+    assert "--models is empty" in done.stderr
+    assert time.perf_counter() - start < 10
