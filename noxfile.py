@@ -1,8 +1,9 @@
 """nox sessions for torchrig. `nox -l` lists them; arguments after `--` pass through.
 
-The software environments live in one place, pyproject.toml's
-[[tool.torchrig.environments]] table (bench/matrix.py reads it); the first entry
-is the default set-up of `tests`, `lint` and `envcheck`.
+The software environments live in one place, pyproject.toml's [[tool.torchrig.environments]]
+table (bench/matrix.py reads it); the first entry is the default set-up of `tests`,
+`lint` and `envcheck`. `nox -s bench` installs every environment first, then measures
+them interleaved (A B A B) in one `bench run`, and prints one merged table with intervals.
 """
 
 from __future__ import annotations
@@ -19,23 +20,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench.matrix import Environment, MatrixError, load_environments  # noqa: E402
 
 ROOT = Path(__file__).parent
-PYPROJECT = ROOT / "pyproject.toml"
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "venv"
 
 try:
-    ENVIRONMENTS = load_environments(PYPROJECT)
+    ENVIRONMENTS = load_environments(ROOT / "pyproject.toml")
 except MatrixError as error:  # a broken entry is reported, the valid ones still run
     ENVIRONMENTS = error.valid
     print(f"nox: {error}", file=sys.stderr)
 DEFAULT = ENVIRONMENTS[0]
-# One folder per invocation of the matrix, so that its merged summary reads only its own reports.
-MATRIX_DIR = ROOT / "results" / "matrix" / datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+MATRIX_VENVS = ROOT / ".nox" / "matrix"  # one venv per environment, kept between invocations
 SYSTEM_PYTHON = shutil.which("python3") or sys.executable  # read before nox puts a venv on PATH
+BENCH_NEEDS = ("torch", "torchvision", "psutil", "pytest_benchmark", "scipy")
+LIGHT = ("rich", "psutil", "scipy", "pytest-benchmark", "nvidia-ml-py")  # reading, comparing, orchestrating
 
 
-def by_name(name: str) -> Environment:
-    return next(env for env in ENVIRONMENTS if env.name == name)
+def stamp() -> str:
+    return datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
 
 
 def install(session: nox.Session, env: Environment, extras: str = "") -> None:
@@ -44,41 +45,64 @@ def install(session: nox.Session, env: Environment, extras: str = "") -> None:
     session.install("-e", f".{extras}")
 
 
-BENCH_NEEDS = ("torch", "torchvision", "rich", "psutil", "pytest_benchmark")
-ENVCHECK_NEEDS = ("rich",)  # envcheck reports a missing or broken torch itself
+def install_light(session: nox.Session, *extra: str) -> None:
+    """The project without torch: enough to read, compare and plot reports, and to orchestrate runs."""
+    session.install("--no-deps", "-e", ".")
+    session.install(*LIGHT, *extra)
 
 
-def skip_unless_system_ready(session: nox.Session, needs: tuple[str, ...]) -> None:
-    """The system environment installs nothing, so it runs only where its python3 has ``needs``."""
-    probe = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in {needs!r}))"
-    if subprocess.run([SYSTEM_PYTHON, "-c", probe], check=False).returncode != 0:
-        session.skip(f"{SYSTEM_PYTHON} lacks one of {', '.join(needs)}; "
-                     "the system environment uses what is installed there and installs nothing")
+def has_modules(python: str, modules: tuple[str, ...]) -> bool:
+    probe = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in {modules!r}))"
+    return subprocess.run([python, "-c", probe], check=False, capture_output=True).returncode == 0
 
 
-def prepare(session: nox.Session, name: str, needs: tuple[str, ...], before_install=lambda: None) -> Environment:
-    """The matrix environment ``name``, installed (or, for system, checked and maybe skipped)."""
-    spec = by_name(name)
-    if spec.system:
-        skip_unless_system_ready(session, needs)
-    before_install()
-    if not spec.system:
-        install(session, spec)
-    return spec
+def torch_version(python: str) -> str | None:
+    done = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], check=False,
+                          capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
-def run_in(session: nox.Session, env: Environment, *args: str) -> None:
-    """`python -m ...` in the environment: the session's venv, or the system interpreter."""
+def matrix_python(session: nox.Session, env: Environment) -> str | None:
+    """The interpreter of a matrix environment, installed if needed; None (with a warning) if it cannot be."""
     if env.system:
-        session.run(SYSTEM_PYTHON, "-m", *args, external=True, env={"PYTHONPATH": str(ROOT)})
-    else:
-        session.run("python", "-m", *args)
+        if not has_modules(SYSTEM_PYTHON, BENCH_NEEDS):
+            session.warn(f"environment {env.name}: {SYSTEM_PYTHON} lacks one of {', '.join(BENCH_NEEDS)}; "
+                         "the system environment uses what is installed there and installs nothing: skipped")
+            return None
+        return SYSTEM_PYTHON
+    venv = MATRIX_VENVS / env.name
+    python = str(venv / "bin" / "python")
+    try:
+        if not Path(python).exists():
+            session.run("python", "-m", "venv", str(venv))
+        if (torch_version(python) or "").split("+")[0] != env.torch or not has_modules(python, ("transformers",)):
+            session.run(python, "-m", "pip", "install", "--quiet", *env.pip_args, f"torch=={env.torch}",
+                        f"torchvision=={env.torchvision}", external=True)
+            session.run(python, "-m", "pip", "install", "--quiet", "-e", ".[llm]", external=True)
+    except nox.command.CommandFailed:
+        session.warn(f"environment {env.name}: its install failed (see above): skipped")
+        return None
+    return python
+
+
+def chosen(session: nox.Session) -> tuple[list[Environment], list[str]]:
+    """`-- --envs a,b` picks environments; the other arguments go to `bench run`."""
+    args = list(session.posargs)
+    if "--envs" in args:
+        at = args.index("--envs")
+        names = args[at + 1].split(",") if at + 1 < len(args) else []
+        del args[at:at + 2]
+        unknown = [n for n in names if n not in {e.name for e in ENVIRONMENTS}]
+        if unknown or not names:
+            session.error(f"--envs: unknown or empty {unknown or names}; expected {[e.name for e in ENVIRONMENTS]}")
+        return [e for e in ENVIRONMENTS if e.name in names], args
+    return ENVIRONMENTS, args
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (CI's command) in the default environment."""
-    install(session, DEFAULT, "[dev,plot]")
+    install(session, DEFAULT, "[dev,plot,llm]")
     session.run("pytest", *session.posargs)
 
 
@@ -90,59 +114,41 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: every environment installed, then their quick suites interleaved, one merged table."""
+    install_light(session)
+    environments, args = chosen(session)
+    setups = [(env.name, python) for env in environments if (python := matrix_python(session, env))]
+    if not setups:
+        session.error("no environment of the matrix could be installed")
+    out = ROOT / "results" / "matrix" / stamp()
+    session.run("python", "-m", "bench", "run", "--out", str(out),
+                *[f"--setup={name}={python}" for name, python in setups], *(args or ["--suite", "quick"]))
+
+
+@nox.session
 @nox.parametrize("env", [env.name for env in ENVIRONMENTS])
 def envcheck(session: nox.Session, env: str) -> None:
     """Check the PyTorch install of one matrix environment; JSON under results/matrix/."""
-    spec = prepare(session, env, ENVCHECK_NEEDS)
-    out = MATRIX_DIR / env / "envcheck.json"
-    run_in(session, spec, "envcheck", "--json", str(out), *session.posargs)
-
-
-@nox.session
-@nox.parametrize("env", [env.name for env in ENVIRONMENTS])
-def bench(session: nox.Session, env: str) -> None:
-    """Run the benchmark (quick suite unless told otherwise) in one matrix environment."""
-
-    def announce() -> None:  # before installing, so the summary runs and names this environment if it fails
-        session.notify("bench_summary")
-        (MATRIX_DIR / env).mkdir(parents=True, exist_ok=True)
-
-    spec = prepare(session, env, BENCH_NEEDS, announce)
-    args = session.posargs or ["--suite", "quick"]
-    run_in(session, spec, "bench", "run", "--label", env, "--out", str(MATRIX_DIR / env), *args)
-
-
-@nox.session
-def bench_summary(session: nox.Session) -> None:
-    """Merge this matrix run's reports: rows = cases, columns = environments."""
     install_light(session)
-    # in the declared order, so that ratios are to the first environment
-    reports = [path for env in ENVIRONMENTS for path in sorted((MATRIX_DIR / env.name).glob("*/*.json"))]
-    reported = {path.relative_to(MATRIX_DIR).parts[0] for path in reports}
-    for tried in sorted(p.name for p in MATRIX_DIR.iterdir() if p.is_dir()):
-        if tried not in reported:
-            session.warn(f"environment {tried}: no report (its install or run failed; see its session above)")
-    if not reports:
-        session.error(f"no reports under {MATRIX_DIR}")
-    session.run("python", "-m", "bench", "summary", *map(str, reports))
+    python = matrix_python(session, next(e for e in ENVIRONMENTS if e.name == env))
+    if python is None:
+        session.skip(f"environment {env} is not installed")
+    out = ROOT / "results" / "matrix" / stamp() / env / "envcheck.json"
+    session.run(python, "-m", "envcheck", "--json", str(out), *session.posargs, external=True,
+                env={"PYTHONPATH": str(ROOT)})
 
 
 @nox.session
 def validate(session: nox.Session) -> None:
-    """Hardware gate: envcheck + quick suite + compare with results/baselines/<device>.json."""
-    install(session, DEFAULT)
+    """Hardware gate: envcheck + quick suite + compare with this hardware's baseline set."""
+    install(session, DEFAULT, "[llm]")
     session.run("python", "-m", "bench", "validate", *session.posargs)
-
-
-def install_light(session: nox.Session, *extra: str) -> None:
-    """The project without torch: enough to read, compare and plot reports."""
-    session.install("--no-deps", "-e", ".")
-    session.install("rich", "pytest-benchmark", *extra)
 
 
 @nox.session
 def compare(session: nox.Session) -> None:
-    """Compare reports: nox -s compare -- BASE.json NEW.json [--fail-above PCT]."""
+    """Compare reports: nox -s compare -- BASE NEW [--fail-above PCT]."""
     install_light(session)
     session.run("python", "-m", "bench", "compare", *session.posargs)
 
