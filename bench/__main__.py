@@ -12,31 +12,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bench import config
 from bench.cli import PROG, build_parser
 from envcheck.cli import EXIT_FAIL, EXIT_OK, UsageError, exit_usage
 
 
 def finish_run(outcome) -> int:
-    import signal
+    from bench.render.run import render_outcome
 
-    from bench.render.run import render_distributed, render_summary
-
-    if outcome.stopped_by is not None:
-        print(f"\nstopped by {signal.Signals(outcome.stopped_by).name}: the run in progress was ended; "
-              "writing what finished", flush=True)
-
-    for report, path in outcome.reports:
-        render_summary(report)
-        render_distributed(report)
-        print(f"report: {path}")
-    if len(outcome.reports) > 1:
-        from bench.render.compare import render_merged
-
-        render_merged([report for report, _ in outcome.reports])
-    if outcome.journal is not None:
-        print(f"stopped: the finished runs are kept; finish with `{PROG} run --resume {outcome.journal}`")
-    if outcome.error:
-        print(f"{PROG}: error: {outcome.error}", file=sys.stderr)
+    render_outcome(outcome, PROG)
     if outcome.stopped_by is not None:
         return 128 + outcome.stopped_by
     return EXIT_FAIL if outcome.broken or outcome.error else EXIT_OK
@@ -83,7 +67,7 @@ def cmd_compare(args) -> int:
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
     exit_code = EXIT_OK
     for path, new in news:
-        margin = args.fail_above if args.fail_above is not None else 5.0
+        margin = args.fail_above if args.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
         comparison = compare_reports(bases, new, base_name=str(args.base), new_name=str(path), alpha=args.alpha,
                                      margin_pct=margin)
         if not comparison.cases:

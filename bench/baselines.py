@@ -1,4 +1,4 @@
-"""Baselines belong to hardware, not to a name (DESIGN.md rule 13).
+"""Baselines belong to hardware, not to a name (docs/measurement.md, rule 13).
 
 A baseline is a folder named by the hardware fingerprint under the repository's
 results/baselines/ (or --baselines DIR), holding several recorded reports: a new run

@@ -1,4 +1,4 @@
-"""The device's matmul ceiling per precision (DESIGN.md rule 8), measured properly and cached.
+"""The device's matmul ceiling per precision (docs/measurement.md, rule 8), measured properly and cached.
 
 A single 1024^3 matmul reached ~68 % of the same CPU's 4096^3 rate and moved +-25 % from
 run to run, so MFU could exceed 100 %. Here the size grows until the rate stops growing

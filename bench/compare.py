@@ -1,4 +1,4 @@
-"""Compare reports case by case at the level of replication (DESIGN.md rule 10).
+"""Compare reports case by case at the level of replication (docs/measurement.md, rule 10).
 
 Each side of a case is its runs' median step times. Against one report the test is Welch's
 on log run medians; against a baseline set of several recorded reports, the new runs are

@@ -24,7 +24,7 @@ DEFAULT_BATCH_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
 
 @dataclasses.dataclass(frozen=True)
 class TimingRules:
-    """How one run of a case is timed (DESIGN.md, measurement rules 2-4)."""
+    """How one run of a case is timed (docs/measurement.md, rules 2-4)."""
 
     min_round_s: float = 0.1  # K steps per round so that a round takes at least this
     rounds: int = 5  # at least 5
@@ -55,7 +55,7 @@ class Suite:
     description: str
     blocks: dict[str, tuple[Block, ...]]  # device kind -> blocks
     timing: TimingRules
-    runs: int  # fresh processes per case (DESIGN.md rule 10: the unit of replication). Five: simulated with
+    runs: int  # fresh processes per case (docs/measurement.md, rule 10: the unit of replication). Five: simulated with
     # the run-to-run spread of a 2-core VM (20-35 %), Welch on log run medians over 7 cases called a 2x
     # slowdown in 86-100 % of trials and raised a false alarm in under 2 %; three runs caught 24-39 %.
 
@@ -134,7 +134,7 @@ LEARNING_RATE = 1e-3  # Adam, as in the seed article
 SGD_LEARNING_RATE, SGD_MOMENTUM = 0.1, 0.9  # ResNet's ImageNet recipe
 DECODE_TOKENS = 32  # greedy tokens generated per call by a language model's decode measurement
 
-# Comparison (DESIGN.md rule 10): a case is called faster or slower only when the run-level
+# Comparison (docs/measurement.md, rule 10): a case is called faster or slower only when the run-level
 # test is significant after controlling the false discovery rate over all cases of the
 # comparison, and the change is at least MIN_CHANGE; "same" needs the confidence interval of
 # the ratio inside +-EQUIVALENCE_MARGIN_PCT (or --fail-above); anything else is inconclusive.

@@ -1,4 +1,4 @@
-"""The measurement protocol of one run of one case (DESIGN.md, measurement rules 1-9).
+"""The measurement protocol of one run of one case (docs/measurement.md, rules 1-9).
 
 build -> count FLOPs -> first call (compile, timed as compile_s) -> warm up until
 steady -> calibrate K steps per round -> R timed rounds (with what else used the

@@ -75,7 +75,7 @@ class Warmup:
 
 @dataclasses.dataclass
 class Noise:
-    """What else used the machine during the timed rounds (DESIGN.md rule 11)."""
+    """What else used the machine during the timed rounds (docs/measurement.md, rule 11)."""
 
     cpu: CpuLoad | None = None
     gpu: GpuLoad | None = None

@@ -59,7 +59,7 @@ class RunInfo:
 
 @dataclasses.dataclass
 class Ceilings:
-    """The device's matmul rate per precision (DESIGN.md rule 8), for MFU."""
+    """The device's matmul rate per precision (docs/measurement.md, rule 8), for MFU."""
 
     device: str
     tflops: dict[str, float]

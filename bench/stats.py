@@ -1,4 +1,4 @@
-"""Run-level statistics for comparisons (DESIGN.md rule 10), with scipy.
+"""Run-level statistics for comparisons (docs/measurement.md, rule 10), with scipy.
 
 The unit of replication is a run in a fresh process: each run contributes its median
 step time, never its rounds (rounds of one process share its memory layout, threads and
@@ -63,7 +63,7 @@ def adjust_p_values(p_values: Sequence[float]) -> list[float]:
 
 def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: Sequence[float],
                            confidence: float = 0.95) -> RatioEstimate | None:
-    """new's runs judged against the spread of a baseline's recorded invocations (DESIGN.md rule 13).
+    """new's runs judged against the spread of a baseline's recorded invocations (docs/measurement.md, rule 13).
 
     Each recorded invocation contributes the mean of its log run medians; the new invocation's
     mean is compared with a prediction interval from them (t with k - 1 degrees of freedom),

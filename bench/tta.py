@@ -45,7 +45,7 @@ SEED = Recipe("seed", batch_size=64, lr=1e-3, epochs=10, finetune_epochs=5)
 
 def tuned(device: str, native_bf16: bool = True) -> Recipe:
     """The tuned recipe: a one-cycle schedule, evaluation twice an epoch, bf16 autocast where bf16
-    is native (DESIGN.md rule 12); on CUDA also a large batch and torch.compile. On the CPU the
+    is native (docs/measurement.md, rule 12); on CUDA also a large batch and torch.compile. On the CPU the
     quick suite showed bf16 ~1.8x faster for the CNN (with AMX) while batches above 64-128 and
     compiling did not pay, so it keeps them modest there."""
     if device.startswith("cuda"):

@@ -1,6 +1,6 @@
 """The worker: a fresh process that does one job and writes its result (`python -m bench.worker REQ OUT`).
 
-One run of one case per process (DESIGN.md rule 10: the unit of replication), so that a
+One run of one case per process (docs/measurement.md, rule 10: the unit of replication), so that a
 segfault, an abort or a hang loses one run, peak memory is the run's own, and runs are
 independent samples. The worker turns Python-level failures into a status (oom, failed);
 the executor turns a dead or silent worker into crashed or timeout. The same process

@@ -3,7 +3,7 @@
 One home for the knowledge that bench (which cases run, in which dtype) and envcheck
 (what to report and sweep) share. A precision a device runs only by emulation (bf16 on
 a CPU without AVX512-BF16 or AMX runs at ~1 % of fp32) is not native: benchmark suites
-skip it, and a case asked for explicitly is flagged (DESIGN.md, rule 12).
+skip it, and a case asked for explicitly is flagged (docs/measurement.md, rule 12).
 """
 
 from __future__ import annotations

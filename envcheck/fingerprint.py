@@ -1,4 +1,4 @@
-"""A hardware fingerprint: what must match for two measurements to be comparable (DESIGN.md, rule 13).
+"""A hardware fingerprint: what must match for two measurements to be comparable (docs/measurement.md, rule 13).
 
 Baselines and cached matmul ceilings are keyed by it, never by a name: two VMs that
 both call their CPU "AMD EPYC", one with AVX-512 and bf16 and one with AVX2 only, have

@@ -1,4 +1,4 @@
-"""What else is using the machine while something is measured (DESIGN.md, rule 11).
+"""What else is using the machine while something is measured (docs/measurement.md, rule 11).
 
 A measurement taken while other processes used the CPU, the hypervisor stole time or
 the GPU was throttled or shared is *noisy*: it says nothing about the software. The

@@ -148,3 +148,26 @@ def render_distributed(report: Report, out=None) -> None:
             bandwidth.add_row(f"{row['bytes'] / 1024:,.0f} KiB", f"{row['time_s'] * 1e6:,.1f}",
                               f"{row['algbw_gbps']:.3f}", f"{row['busbw_gbps']:.3f}")
         out.print(bandwidth)
+
+
+def render_outcome(outcome, prog: str) -> None:
+    """A finished (or stopped) run: each report's summary and path, the merged table of several
+    setups, and how to finish a stopped run."""
+    import signal
+    import sys
+
+    if outcome.stopped_by is not None:
+        print(f"\nstopped by {signal.Signals(outcome.stopped_by).name}: the run in progress was ended; "
+              "writing what finished", flush=True)
+    for report, path in outcome.reports:
+        render_summary(report)
+        render_distributed(report)
+        print(f"report: {path}")
+    if len(outcome.reports) > 1:
+        from bench.render.compare import render_merged
+
+        render_merged([report for report, _ in outcome.reports])
+    if outcome.journal is not None:
+        print(f"stopped: the finished runs are kept; finish with `{prog} run --resume {outcome.journal}`")
+    if outcome.error:
+        print(f"{prog}: error: {outcome.error}", file=sys.stderr)

@@ -3,7 +3,7 @@
 ``build_step`` picks the step for the case's mode: a training step (train, finetune,
 finetune-lora; end to end through a DataLoader when the case names a data source) or an
 inference step (infer). Every step keeps its inputs resident on the device and never
-synchronises with the host inside a step (DESIGN.md rule 6).
+synchronises with the host inside a step (docs/measurement.md, rule 6).
 """
 
 from __future__ import annotations

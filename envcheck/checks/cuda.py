@@ -91,7 +91,7 @@ def nccl(torch) -> CheckResult:
 
 @register("precision", needs_torch=False)
 def check_native_precision(ctx: CheckContext) -> list[CheckResult]:
-    """Which dtypes each device computes in hardware (DESIGN.md rule 12): a fact with consequences."""
+    """Which dtypes each device computes in hardware (docs/measurement.md, rule 12): a fact with consequences."""
     rows = []
     for device in ctx.devices:
         caps = ctx.facts.capabilities(device)

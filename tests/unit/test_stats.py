@@ -33,7 +33,7 @@ def test_identical_software_trips_the_gate_within_alpha():
     """A/A with 20 % between-run noise: the gate trips in at most alpha (5 %) of comparisons."""
     rng = random.Random(1)
     for bimodal in (False, True):
-        rate = sum(gate_trips(rng, 5, 1.0, bimodal) for _ in range(200)) / 200
+        rate = sum(gate_trips(rng, 5, 1.0, bimodal) for _ in range(120)) / 120
         assert rate <= 0.05, (bimodal, rate)
 
 
