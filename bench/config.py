@@ -15,8 +15,8 @@ DATA_SOURCES = ("synthetic-device", "mnist", "synthetic-digits")
 # Batch sizes per device kind and model; the seed's 64 is always there for the CNN. Inference
 # is measured at batch 1 (latency) and at the model's large batch (throughput).
 DEFAULT_BATCH_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
-    "cpu": {"mlp": (64, 256), "cnn": (64, 256), "mlp-large": (64,), "resnet18": (16,), "resnet50": (8,),
-            "llm-tiny": (4,), "llm-1b": (1,)},
+    "cpu": {"mlp": (64, 256), "cnn": (64, 256), "mlp-large": (64,), "resnet18": (8,), "resnet50": (8,),
+            "llm-tiny": (2,), "llm-1b": (1,)},
     "cuda": {"mlp": (64, 4096), "cnn": (64, 4096), "mlp-large": (4096,), "resnet18": (256,), "resnet50": (256,),
              "llm-tiny": (64,), "llm-1b": (8,)},
 }
@@ -82,14 +82,13 @@ SUITE_DEFS: dict[str, Suite] = {
         {
             # Sized for a 2-core CPU: the main job (two environments, interleaved) in 15 minutes.
             "cpu": (
-                Block(("mlp", "cnn"), modes=("train",), batch_sizes=(64,)),
-                Block(("mlp", "cnn"), modes=("finetune",), backends=EAGER, precisions=("fp32",), batch_sizes=(64,)),
+                Block(("mlp",), modes=("train",), batch_sizes=(64,)),
+                Block(("cnn",), modes=("train",), backends=EAGER, batch_sizes=(64,)),
+                Block(("cnn",), modes=("finetune",), backends=EAGER, precisions=("fp32",), batch_sizes=(64,)),
                 Block(("mlp-large",), modes=("train",), backends=EAGER),
                 Block(("resnet18",), modes=("train", "finetune", "infer"), backends=EAGER, precisions=("fp32",)),
-                Block(("resnet18",), modes=("infer",), backends=EAGER, precisions=("fp32",), batch_sizes=(1,)),
                 Block(("llm-tiny",), modes=("train", "finetune-lora", "infer"), backends=EAGER,
                       precisions=("fp32",)),
-                Block(("llm-tiny",), modes=("infer",), backends=EAGER, precisions=("fp32",), batch_sizes=(1,)),
             ),
             # Sized to finish in about five minutes on an H200, compiles included: every
             # backend and precision on the CNN, fewer compiled cases elsewhere.
@@ -122,7 +121,9 @@ SUITE_DEFS: dict[str, Suite] = {
                    Block(("resnet18", "resnet50"), modes=("train", "finetune", "infer"), backends=BACKENDS,
                          precisions=PRECISIONS),
                    Block(("llm-tiny", "llm-1b"), modes=("train", "finetune-lora", "infer"), backends=BACKENDS,
-                         precisions=PRECISIONS))
+                         precisions=PRECISIONS),
+                   Block(("resnet18", "resnet50", "llm-tiny", "llm-1b"), modes=("infer",), backends=BACKENDS,
+                         precisions=PRECISIONS, batch_sizes=(1,)))  # latency at batch 1 beside throughput
             for kind in ("cpu", "cuda")
         },
         TimingRules(rounds=15, warmup_max_s=10.0, case_timeout_s=900.0),

@@ -105,7 +105,8 @@ def rank_main(request_path: str, result_path: str) -> None:
         fault = fault_for(case.key)
         if fault and fault.startswith(f"rank{rank}:"):
             inject(fault.split(":", 1)[1])
-        record = run_case(case, job.rules, job.options, job.index, cache_state(job.cache_dir), wrap, agree)
+        record = run_case(case, job.rules, job.options, job.index, cache_state(job.cache_dir), wrap, agree,
+                          own_pid=os.getppid())  # the agent's tree: the other ranks are the work, not noise
     except Exception as error:  # noqa: BLE001 - record who failed and why, then stop at once
         write_json_atomic(Path(f"{result_path}.rank{rank}"), {"rank": rank, "status": outcome_of(error).value,
                                                               "error": first_line(error), "time": time.time()})
@@ -147,9 +148,11 @@ def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
         return None
     if data is not None:
         try:
-            return from_jsonable(RunRecord, data)
+            return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
         except DecodeError as error:
             return RunRecord(job.index, Status.FAILED, f"rank 0's result is unreadable: {error}")
+    if launch.node_rank != 0 and exit_.returncode == 0:
+        return RunRecord(job.index, Status.SKIPPED, f"node {launch.node_rank}: node 0 records the run")
     failures = rank_failures(runner.last_result)
     if failures:
         first = failures[0]

@@ -48,8 +48,13 @@ def execute(request: RunRequest, progress: Progress) -> Outcome:
     work_dir = Path(tempfile.mkdtemp(prefix="torchrig-run-"))
     runner = Runner(work_dir)
     with stop_on_signals(runner.supervisor):
-        plan = make_plan(request, runner, progress)
+        try:
+            plan = make_plan(request, runner, progress)
+        except BaseException:  # a usage error found while planning: nothing to keep
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise
         if runner.supervisor.stopped_by is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
             return Outcome([], runner.supervisor.stopped_by, None)
         journal = Journal.create(journal_path(request), plan)
         return run_plan(plan, journal, [], runner, progress)
@@ -130,6 +135,9 @@ def run_in_worker(runner: Runner, setup: Setup, job: CaseJob) -> RunRecord | Non
 
 def write_reports(plan: Plan, entries: list[Entry], interrupted: bool, wall_s: float):
     """One report per setup from the journal's entries; None when the disk refuses them."""
+    launch = plan.request.launch
+    if launch is not None and launch.node_rank != 0:
+        return []  # node 0 writes the report of a multi-node run
     written = []
     for setup_plan in plan.setups:
         report = build_report(plan, setup_plan, entries, interrupted, wall_s)
@@ -159,4 +167,12 @@ def build_report(plan: Plan, setup_plan: SetupPlan, entries: list[Entry], interr
                    interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
                    runs=request.runs_per_case, setup=setup, started=plan.started,
                    distributed=dataclasses.asdict(request.launch) if request.launch else None)
-    return Report(setup_plan.environment, info, setup_plan.ceilings, records)
+    return Report(setup_plan.environment, info, setup_plan.ceilings, records, pytest_benchmark=pytest_benchmark_info())
+
+
+def pytest_benchmark_info() -> dict:
+    """The commit and pytest-benchmark version fields of its JSON, as pytest-benchmark fills them."""
+    import pytest_benchmark
+    from pytest_benchmark.utils import get_commit_info
+
+    return {"commit_info": get_commit_info(), "version": pytest_benchmark.__version__}

@@ -17,6 +17,8 @@ TEST_PATH = "bench/test_bench.py::test_case"
 
 def machine_info(report) -> dict[str, Any]:
     info = dict(report.pytest_benchmark.get("machine_info") or generated_machine_info())
+    python = report.environment.facts.python  # the interpreter that ran the cases, not the one writing
+    info.update(python_version=python.version, python_implementation=python.implementation)
     fingerprint = report.fingerprint
     info["torchrig"] = {"machine_id": report.machine_id, "device": report.device, "device_name": report.device_name,
                         "fingerprint": fingerprint.id, "fingerprint_fields": [list(f) for f in fingerprint.fields]}
@@ -42,6 +44,7 @@ def summary(report, record: CaseRecord) -> dict[str, Any]:
         "run_spread_cv": record.run_spread, "tflops": achieved_tflops(record), "mfu": report.mfu(record),
         "compile_cold_s": record.compile_s("cold"), "compile_warm_s": record.compile_s("warm"),
         "warmup_unsteady": record.warmup_unsteady, "latency_s": record.latency_percentiles(),
+        "prefill_decode_tokens_per_s": record.generation_rates(),
         "trainable_fraction": workload.trainable_fraction,
         "peak_memory_bytes": peak[0] if peak else None, "memory_kind": peak[1] if peak else None,
     })

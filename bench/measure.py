@@ -56,9 +56,11 @@ def inductor_cache_counters() -> tuple[int, int]:
 class NoiseMonitor:
     """Other processes' CPU use (and on CUDA the GPU's clocks, throttling and other users) meanwhile."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, own_pid: int | None = None) -> None:
+        """``own_pid``: the root of the process tree being measured (a rank's torchrun agent: its sibling
+        ranks are the measurement, not noise); this process by default."""
         self.device = device
-        self.cpu = CpuLoadMonitor()
+        self.cpu = CpuLoadMonitor(pid=own_pid)
 
     def start(self) -> None:
         self.cpu.start()
@@ -141,11 +143,11 @@ def finish(step: Step, prepared: Prepared, round_s: list[float], noise: Noise | 
 
 
 def measure_run(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock | None = None,
-                agree: Agree = alone) -> RunRecord:
+                agree: Agree = alone, own_pid: int | None = None) -> RunRecord:
     """One run: prepare, R timed rounds with what else used the machine meanwhile, finish."""
     clock = clock or device_clock(step.case.device)
     prepared = prepare(step, rules, index, cache, clock, agree)
-    monitor = NoiseMonitor(step.case.device)
+    monitor = NoiseMonitor(step.case.device, own_pid)
     monitor.start()
     round_s = measure_rounds(step, clock, rules, prepared.steps)
     return finish(step, prepared, round_s, monitor.stop(), clock)
@@ -176,7 +178,7 @@ def isolated(case) -> Iterator[None]:
 
 
 def run_case(case, rules: TimingRules, options: Options, index: int = 0, cache: str = "cold",
-             wrap=None, agree: Agree = alone) -> RunRecord:
+             wrap=None, agree: Agree = alone, own_pid: int | None = None) -> RunRecord:
     """Build and measure one run of ``case`` in this process (the worker's and each rank's job)."""
     with isolated(case):
-        return measure_run(build_step(case, options, wrap), rules, index, cache, agree=agree)
+        return measure_run(build_step(case, options, wrap), rules, index, cache, agree=agree, own_pid=own_pid)

@@ -34,7 +34,6 @@ class Progress(Protocol):
     def finished(self, record: RunRecord) -> None: ...
 
 
-
 @dataclasses.dataclass
 class SetupPlan:
     setup: Setup
@@ -92,10 +91,12 @@ def plan_cases(request: RunRequest, device: str) -> list[Case]:
     cases = expand(request.suite_def, device, models=request.models, modes=request.modes,
                    backends=request.backends, precisions=request.precisions, batch_sizes=request.batch_sizes,
                    channels_last=request.channels_last, data=request.data)
-    if request.launch is not None:  # each case also data-parallel, after its single-process reference
+    launch = request.launch
+    if launch is not None:  # each case also data-parallel, after its single-process reference
         backend = "nccl" if device == "cuda" else "gloo"
-        cases = [c for case in cases for c in (case, case.sibling(world_size=request.launch.world_size,
-                                                                  dist_backend=backend))]
+        ddp = [(case, case.sibling(world_size=launch.world_size, dist_backend=backend)) for case in cases]
+        # the other nodes only join the data-parallel launches; node 0 measures the references and reports
+        cases = [c for single, parallel in ddp for c in ((single, parallel) if launch.node_rank == 0 else (parallel,))]
     return cases
 
 

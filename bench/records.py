@@ -244,6 +244,17 @@ class CaseRecord:
         calls = sorted(latency for run in self.ok_runs for latency in run.latency_s)
         return latency_percentiles(calls) if calls else None
 
+    def generation_rates(self) -> tuple[float, float] | None:
+        """(prefill tokens/s, decode tokens/s) of a language model's inference, medians over runs."""
+        runs = [run for run in self.measured_runs if run.generation]
+        if not runs:
+            return None
+        batch = self.case.batch_size
+        first = runs[0].generation
+        prefill = statistics.median(run.generation.prefill_s for run in runs)
+        decode = statistics.median(run.generation.decode_s for run in runs)
+        return batch * first.prompt_tokens / prefill, batch * (first.new_tokens - 1) / decode
+
     def loss(self) -> tuple[float, float] | None:
         run = next((r for r in self.ok_runs if r.loss_start is not None and r.loss_end is not None), None)
         return (run.loss_start, run.loss_end) if run else None

@@ -209,13 +209,14 @@ class TtaRequest:
 def run_tta(request: TtaRequest, progress) -> TtaReport:
     """Every recipe asked for, from scratch and fine-tuned; a data problem is a UsageError (exit 2)."""
     from bench.data import DataError, dataset
-    from bench.plan import resolve_device
+    from bench.plan import check_data_support, resolve_device
     from bench.report import now_iso
     from envcheck import snapshot
     from envcheck.cli import UsageError
 
     environment = snapshot()
     device = resolve_device(request.device, environment, "")
+    check_data_support(request.checked, environment, "")  # a torchvision that cannot import: one line, exit 2
     native_bf16 = environment.facts.capabilities(device).support("amp-bf16").native
     known = {"seed": SEED, "tuned": tuned(device, native_bf16)}
     try:

@@ -85,7 +85,8 @@ def decide(env_failures: list[str], broken_cases: list[str], comparison: Compari
         return Decision("broken", "validate: broken: " + "; ".join(parts), EXIT_BROKEN)
     if comparison is None or baseline_runs == 0:
         return Decision("inconclusive", f"validate: inconclusive: no baseline for this hardware at {baseline}; "
-                                        "record this run with --record (twice, at different times)", EXIT_INCONCLUSIVE)
+                                        f"record {config.MIN_BASELINE_RUNS} runs at different times with --record",
+                        EXIT_INCONCLUSIVE)
     if not comparison.cases:
         return Decision("inconclusive", f"validate: inconclusive: the baseline {baseline} shares no case with this "
                                         "run (another suite or device?)", EXIT_INCONCLUSIVE)

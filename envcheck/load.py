@@ -53,7 +53,7 @@ class CpuLoadMonitor:
         if psutil is None:
             import psutil
         self.psutil = psutil
-        self.pid = pid or os.getpid()
+        self.pid = pid or os.getpid()  # the root of the process tree whose CPU time is the measurement
 
     def own_seconds(self) -> float:
         process = self.psutil.Process(self.pid)

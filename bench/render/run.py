@@ -31,6 +31,7 @@ class SummaryRow:
     mfu: float | None
     peak_memory: tuple[int, str] | None
     latency: dict[str, float] | None
+    generation: tuple[float, float] | None  # prefill and decode tokens/s
     trainable_fraction: float | None
     flags: tuple[str, ...]  # noisy, unstable warm-up, emulated precision, and why not ok
 
@@ -77,6 +78,7 @@ def summary_rows(report: Report) -> list[SummaryRow]:
             compile_cold_s=cold, compile_warm_s=record.compile_s("warm"),
             break_even=break_even_steps(cold, eager_same.step_s if eager_same else None, step) if compiled else None,
             mfu=report.mfu(record), peak_memory=record.peak_memory, latency=record.latency_percentiles(),
+            generation=record.generation_rates(),
             trainable_fraction=workload.trainable_fraction if workload and case.mode.startswith("finetune") else None,
             flags=flags_of(record)))
     return rows
@@ -100,6 +102,7 @@ def cells(row: SummaryRow) -> dict[str, str]:
         "compile cold/warm, break-even steps": compile_s,
         "MFU %": fmt(row.mfu * 100 if row.mfu is not None else None, ".1f"),
         "latency p50/p99": f"{seconds(row.latency['p50'])}/{seconds(row.latency['p99'])}" if row.latency else "-",
+        "prefill/decode tok/s": f"{rate(row.generation[0])}/{rate(row.generation[1])}" if row.generation else "-",
         "trainable": f"{row.trainable_fraction:.2%}" if row.trainable_fraction is not None else "-",
         "peak mem": memory,
         "status": "ok" if not row.flags else "[yellow]" + escape("; ".join(row.flags)) + "[/]",
@@ -112,7 +115,7 @@ def render_summary(report: Report, out=None) -> None:
     out.print(escape(f"ceilings: {describe(report.ceilings)}"))
     for model in dict.fromkeys(row.model for row in rows):
         table_rows = [cells(row) for row in rows if row.model == model]
-        optional = ("compile cold/warm, break-even steps", "latency p50/p99", "trainable")
+        optional = ("compile cold/warm, break-even steps", "latency p50/p99", "prefill/decode tok/s", "trainable")
         columns = [c for c in table_rows[0] if c not in optional or any(r[c] != "-" for r in table_rows)]
         out.print(f"[bold]{model}[/] on {report.device_name} ({escape(report.label)})")
         table = Table()

@@ -101,7 +101,7 @@ def test_end_to_end_mnist_case_reads_the_files_through_a_dataloader(tmp_path):
     assert run.steps_per_round >= 1 and run.loss_end is not None
 
 
-def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, monkeypatch):
+def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
     from bench import plan
     from bench.request import RunRequest
     from envcheck.cli import UsageError
@@ -116,6 +116,12 @@ def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, mon
         plan.make_plan(request, None, None)
     message = str(error.value)
     assert "operator torchvision::nms does not exist" in message and "pip install --force-reinstall" in message
+    import envcheck
+
+    monkeypatch.setattr(envcheck, "snapshot", lambda: broken)  # bench tta reads the same facts
+    line = usage_error(bench, ["tta", "--device", "cpu", "--data", "mnist", "--data-dir", str(tmp_path / "data"),
+                               "--out", str(tmp_path / "out")], capsys)
+    assert "needs torchvision, which cannot be imported" in line
 
 
 def test_bench_run_with_missing_mnist_is_exit_2(tmp_path, capsys):

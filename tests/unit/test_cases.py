@@ -56,9 +56,9 @@ def test_explicit_modes_keep_inapplicable_cases_to_say_why():
     cases = expand(SMOKE, "cpu", models=("resnet18", "llm-tiny"), modes=("finetune", "finetune-lora"),
                    backends=("eager",), precisions=("fp32",))
     reasons = {c.key: unsupported_reason(c, AMX, ALL_PACKAGES) for c in cases}
-    assert reasons["resnet18-finetune-eager-fp32-bs16-cpu"] is None
-    assert "no finetune-lora mode" in reasons["resnet18-finetune-lora-eager-fp32-bs16-cpu"]
-    assert "no finetune mode" in reasons["llm-tiny-finetune-eager-fp32-bs4-cpu"]
+    assert reasons["resnet18-finetune-eager-fp32-bs8-cpu"] is None
+    assert "no finetune-lora mode" in reasons["resnet18-finetune-lora-eager-fp32-bs8-cpu"]
+    assert "no finetune mode" in reasons["llm-tiny-finetune-eager-fp32-bs2-cpu"]
 
 
 def test_every_configuration_error_in_one_message():

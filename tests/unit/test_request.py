@@ -70,3 +70,14 @@ def test_a_usage_error_does_not_import_torch(tmp_path):
     assert done.stdout.strip() == "False", done.stderr
     assert "--models is empty" in done.stderr
     assert time.perf_counter() - start < 10
+
+
+def test_a_full_disk_is_found_before_anything_runs(tmp_path, monkeypatch):
+    import collections
+
+    import envcheck.files
+
+    monkeypatch.setattr(envcheck.files.shutil, "disk_usage",
+                        lambda path: collections.namedtuple("usage", "total used free")(10**9, 10**9, 4096))
+    with pytest.raises(UsageError, match="only 4 KiB free on its disk"):
+        RunRequest(out=tmp_path / "out")
