@@ -126,7 +126,7 @@ def cmd_tta(args) -> int:
     from bench.tta import TtaRequest, run_tta
 
     request = TtaRequest(tuple(args.recipes), args.target, args.finetune_target, args.data, args.data_dir,
-                         args.download, args.workers, args.out, args.device)
+                         args.download, args.loader_workers, args.out, args.device)
     document = run_tta(request, PrintProgress())
     path = document.dump(request.path())
     render_tta(document)

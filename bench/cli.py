@@ -86,8 +86,8 @@ def add_data_options(parser: argparse.ArgumentParser, default: str = "synthetic-
                              "mnist or synthetic-digits: through a DataLoader (end to end)")
     parser.add_argument("--data-dir", type=Path, help="folder holding MNIST/raw (for --data mnist)")
     parser.add_argument("--download", action="store_true", help="fetch MNIST if it is missing (off by default)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="DataLoader worker processes (default: cores - 1, at most 4)")
+    parser.add_argument("--loader-workers", type=int, default=None,
+                        help="DataLoader worker processes of end-to-end cases (default: cores - 1, at most 4)")
 
 
 def build_parser() -> OneLineParser:

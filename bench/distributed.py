@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.records import RunRecord, Status
 from bench.worker import CaseJob, WorkerRequest, prepare_process
-from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
+from envcheck.codec import from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
 
 ALLREDUCE_MAX_BYTES = {"cpu": 16 * 2**20, "cuda": 256 * 2**20}
@@ -138,6 +138,8 @@ def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
     """One run of a data-parallel case under torchrun; None when the run is stopping."""
     import psutil
 
+    from bench.execute import decoded_record, lost_record
+
     timeout = job.rules.case_timeout_s * 2 + 60  # N processes start, each may compile
     env = dict(setup.env)
     if job.case.device == "cpu" and "OMP_NUM_THREADS" not in env:
@@ -146,11 +148,9 @@ def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
     data, exit_ = runner.call(dataclasses.replace(setup, env=env), WorkerRequest("case", case=job), timeout, head)
     if exit_.stopped:
         return None
-    if data is not None:
-        try:
-            return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
-        except DecodeError as error:
-            return RunRecord(job.index, Status.FAILED, f"rank 0's result is unreadable: {error}")
+    record = decoded_record(job, data, exit_, "rank 0")
+    if record is not None:
+        return record
     if launch.node_rank != 0 and exit_.returncode == 0:
         return RunRecord(job.index, Status.SKIPPED, f"node {launch.node_rank}: node 0 records the run")
     failures = rank_failures(runner.last_result)
@@ -158,8 +158,7 @@ def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
         first = failures[0]
         return RunRecord(job.index, Status(first["status"]), f"rank {first['rank']} failed: {first['error']}",
                          duration_s=exit_.seconds)
-    status = Status.TIMEOUT if exit_.timed_out else Status.CRASHED
-    return RunRecord(job.index, status, "torchrun: " + exit_.describe(timeout), duration_s=exit_.seconds)
+    return lost_record(job, exit_, timeout, "torchrun: ")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.journal import SUFFIX, Entry, Journal
 from bench.plan import Plan, Progress, SetupPlan, make_plan
-from bench.process import Runner, stop_on_signals
+from bench.process import Exit, Runner, stop_on_signals
 from bench.records import CaseRecord, RunRecord, Status
 from bench.report import Report, RunInfo, Setup
 from bench.request import RunRequest
@@ -120,17 +120,28 @@ def job_options(plan: Plan) -> Options:
 
 
 def run_in_worker(runner: Runner, setup: Setup, job: CaseJob) -> RunRecord | None:
+    """One run in a fresh worker; None when the run is stopping (a signal killed it)."""
     timeout = job.rules.case_timeout_s
     data, exit_ = runner.call(setup, WorkerRequest("case", case=job), timeout)
     if exit_.stopped:
         return None
-    if data is not None:
-        try:
-            return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
-        except DecodeError as error:
-            return RunRecord(job.index, Status.FAILED, f"the worker's result is unreadable: {error}")
+    return decoded_record(job, data, exit_, "the worker") or lost_record(job, exit_, timeout)
+
+
+def decoded_record(job: CaseJob, data, exit_: Exit, who: str) -> RunRecord | None:
+    """The record a worker (or rank 0) wrote, with the process's wall time; None if it wrote none."""
+    if data is None:
+        return None
+    try:
+        return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
+    except DecodeError as error:
+        return RunRecord(job.index, Status.FAILED, f"{who}'s result is unreadable: {error}")
+
+
+def lost_record(job: CaseJob, exit_: Exit, timeout_s: float, prefix: str = "") -> RunRecord:
+    """A run that left no result: it hung past its timeout, or its process died."""
     status = Status.TIMEOUT if exit_.timed_out else Status.CRASHED
-    return RunRecord(job.index, status, exit_.describe(timeout), duration_s=exit_.seconds)
+    return RunRecord(job.index, status, prefix + exit_.describe(timeout_s), duration_s=exit_.seconds)
 
 
 def write_reports(plan: Plan, entries: list[Entry], interrupted: bool, wall_s: float):

@@ -142,7 +142,7 @@ class RunRequest:
             errors.append(f"--checkpoint {self.checkpoint}: no such file; expected a state dict saved by torch.save")
         errors += self.data_errors()
         if self.loader_workers is not None and self.loader_workers < 0:
-            errors.append(f"--workers must be >= 0, got {self.loader_workers}")
+            errors.append(f"--loader-workers must be >= 0, got {self.loader_workers}")
         if self.launch is not None:
             errors += self.launch.errors()
         if self.lora_rank < 1:
@@ -185,7 +185,7 @@ class RunRequest:
                             options["rdzv_endpoint"])
         elif options.get("nnodes", 1) != 1 or options.get("rdzv_endpoint"):
             raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
-        renamed = {"case_timeout": "case_timeout_s", "workers": "loader_workers"}
+        renamed = {"case_timeout": "case_timeout_s"}
         fields = {renamed.get(name, name): value for name, value in options.items()
                   if renamed.get(name, name) in REQUEST_FIELDS and name not in ("setups", "launch")}
         setups = tuple(parse_setup(text) for text in options.get("setup", ()))

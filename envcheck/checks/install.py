@@ -38,16 +38,19 @@ def torch_variant(cuda_build: str | None) -> str:
     return "cpu" if not cuda_build else "cu" + "".join(cuda_build.split(".")[:2])
 
 
-def torchvision_variant(version: str, machine: str | None = None) -> str | None:
-    """torchvision's build variant from its version label; PyPI's unlabelled Linux x86_64 wheels
-    are CUDA builds, its other wheels CPU builds. None when it cannot be told."""
+def torchvision_variant(version: str, machine: str | None = None) -> str:
+    """torchvision's build variant: its version label (cpu, cu130, ...), else PyPI's default for the
+    platform: unlabelled Linux x86_64 wheels are CUDA builds ('cuda'), the others CPU builds."""
     _, _, local = version.partition("+")
     if local:
         return local
-    machine = machine or platform.machine()
-    if sys.platform == "linux" and machine == "x86_64":
-        return "cuda (PyPI's default build)"
-    return "cpu"
+    return "cuda" if sys.platform == "linux" and (machine or platform.machine()) == "x86_64" else "cpu"
+
+
+def describe_variant(variant: str) -> str:
+    if variant == "cpu":
+        return "a CPU build"
+    return "a CUDA build (PyPI's default on Linux x86_64)" if variant == "cuda" else f"a CUDA build ({variant})"
 
 
 def torchvision_fix(torch_version: str, torch_build: str | None, vision_version: str | None) -> str:
@@ -56,11 +59,10 @@ def torchvision_fix(torch_version: str, torch_build: str | None, vision_version:
     torch_side = torch_variant(torch_build)
     vision_side = torchvision_variant(vision_version) if vision_version else None
     line = f"'torchvision=={wanted}.*'" if wanted else "torchvision"
-    if vision_side and not vision_side.startswith(torch_side) and not (
-            torch_side.startswith("cu") and vision_side.startswith("cuda")):
-        kind = "a CPU build" if torch_side == "cpu" else f"a CUDA build ({torch_side})"
-        return (f"torch {torch_version} is {kind} but torchvision {vision_version} is a {vision_side} build: "
-                f"pip install --force-reinstall --no-deps {line} --index-url {PYTORCH_INDEX}/{torch_side}")
+    if vision_side and vision_side != torch_side and not (torch_side.startswith("cu") and vision_side == "cuda"):
+        return (f"torch {torch_version} is {describe_variant(torch_side)} but torchvision {vision_version} is "
+                f"{describe_variant(vision_side)}: pip install --force-reinstall --no-deps {line} "
+                f"--index-url {PYTORCH_INDEX}/{torch_side}")
     return (f"install the torchvision built for torch {torch_version}: pip install --force-reinstall "
             f"'torch=={torch_version.split('+')[0]}' {line} --index-url {PYTORCH_INDEX}/{torch_side}")
 

@@ -92,3 +92,17 @@ def test_a_language_model_without_the_extra_is_skipped_with_the_install_command(
 def test_data_sources_need_digit_images():
     case = Case("mlp-large", "train", "eager", "fp32", 32, "cpu", data="mnist")
     assert "does not take 28x28 digit images" in unsupported_reason(case, AMX, ALL_PACKAGES)
+
+
+def test_data_parallel_cases_follow_their_reference_and_other_nodes_only_join(tmp_path):
+    from bench.plan import plan_cases
+    from bench.request import Launch, RunRequest
+
+    request = RunRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
+                         batch_sizes=(8,), launch=Launch(2), out=tmp_path)
+    assert [c.key for c in plan_cases(request, "cpu")] == ["mlp-train-eager-fp32-bs8-cpu",
+                                                           "mlp-train-eager-fp32-bs8-cpu-ddp2-gloo"]
+    other_node = RunRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
+                            batch_sizes=(8,), launch=Launch(2, nnodes=2, node_rank=1, rdzv_endpoint="n0:29500"),
+                            out=tmp_path)
+    assert [c.key for c in plan_cases(other_node, "cuda")] == ["mlp-train-eager-fp32-bs8-cuda-ddp4-nccl"]

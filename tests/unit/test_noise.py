@@ -86,3 +86,4 @@ def test_a_case_is_noisy_when_most_runs_were():
     one = record([0.01, 0.01, 0.01, 0.01, 0.05], noisy_runs=(4,))
     assert not one.noisy and one.run_step_s == [0.01] * 4  # the noisy run is set aside
     assert record([0.01, 0.01], noisy_runs=(1,)).noisy  # one quiet run cannot decide
+

@@ -113,3 +113,16 @@ def test_malformed_reports_are_one_typed_error_naming_the_file(written, what, da
 def test_missing_file_is_a_report_error(tmp_path):
     with pytest.raises(ReportError, match="no such file"):
         Report.load(tmp_path / "missing.json")
+
+
+def test_language_model_generation_rates():
+    from bench.records import CaseRecord, Generation
+    from tests.reports import case, run
+
+    runs = [run(0.01, i, items=256) for i in range(3)]
+    for index, current in enumerate(runs):
+        current.generation = Generation(prompt_tokens=128, new_tokens=32, prefill_s=0.1 * (1 + index),
+                                        decode_s=0.31, cache="dynamic")
+    record = CaseRecord.from_runs(case(model="llm-tiny", mode="infer", batch_size=2), runs)
+    prefill, decode = record.generation_rates()
+    assert prefill == 2 * 128 / 0.2 and decode == 2 * 31 / 0.31

@@ -43,13 +43,22 @@ def test_every_error_at_once(tmp_path):
     assert "unknown model" in text and "unknown precision 'fp8'" in text and "batch size must be > 0" in text
 
 
-def test_unusable_output_folders(tmp_path):
+def test_unusable_output_folders(tmp_path, monkeypatch):
+    import errno
+
+    import envcheck.files
+
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UsageError, match="is a file, not a folder"):
         RunRequest(out=blocker / "below")
-    with pytest.raises(UsageError, match="--out .* not writable: .*read-only|--out .*not writable"):
-        RunRequest(out=__import__("pathlib").Path("/proc/torchrig-test"))
+
+    def read_only(*args, **kwargs):  # root writes through permission bits: fake the filesystem's answer
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(envcheck.files.tempfile, "NamedTemporaryFile", read_only)
+    with pytest.raises(UsageError, match="--out .* is not writable: the filesystem is read-only"):
+        RunRequest(out=tmp_path / "out")
 
 
 def test_setups(tmp_path):
