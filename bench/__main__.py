@@ -57,6 +57,7 @@ def load(paths: list[Path]):
 
 
 def cmd_compare(args) -> int:
+    from bench.baselines import BASELINES, drift_between
     from bench.compare import compare_reports
     from bench.render.compare import render_comparison
 
@@ -68,8 +69,9 @@ def cmd_compare(args) -> int:
     exit_code = EXIT_OK
     for path, new in news:
         margin = args.fail_above if args.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
+        drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else None
         comparison = compare_reports(bases, new, base_name=str(args.base), new_name=str(path), alpha=args.alpha,
-                                     margin_pct=margin)
+                                     margin_pct=margin, drift=drift)
         if not comparison.cases:
             raise UsageError(f"{args.base} and {path} share no case; nothing to compare (another suite or device?)")
         render_comparison(comparison)

@@ -39,6 +39,18 @@ def record(report_file: Path, folder: Path) -> Path:
     return write_atomic(target, Path(report_file).read_bytes(), overwrite=False)
 
 
+def drift_between(base: Report, new: Report, root: Path = BASELINES):
+    """The drift between invocations of the hardware both reports ran on, from its baseline set; None when
+    they are one invocation (interleaved), ran on different hardware, or the hardware has no set."""
+    from bench.compare import drifts, same_invocation
+
+    fingerprint = base.fingerprint.id
+    folder = folder_for(root, fingerprint)
+    if same_invocation(base, new) or fingerprint != new.fingerprint.id or not folder.is_dir():
+        return None
+    return drifts(load_baseline(folder)) or None
+
+
 def recorded_runs(reports: list[Report]) -> int:
     """Recorded invocations in a baseline (each report is one)."""
     return len(reports)

@@ -119,6 +119,8 @@ def build_parser() -> OneLineParser:
                               "also the +-margin inside which a case is 'same' (default 5)")
     compare.add_argument("--alpha", type=finite, default=config.ALPHA,
                          help=f"false discovery rate over all cases (default {config.ALPHA})")
+    compare.add_argument("--baselines", type=Path, help="baseline sets by fingerprint, whose spread between "
+                         "invocations is counted when two separate runs are compared (default: the repository's)")
 
     summary = commands.add_parser("summary", help="one table of cases x reports, ratios with intervals")
     summary.add_argument("files", type=Path, nargs="+")

@@ -24,7 +24,15 @@ from typing import Any
 from bench import config
 from bench.records import CaseRecord, Status
 from bench.report import Report
-from bench.stats import RatioEstimate, adjust_p_values, ratio_against_baseline, ratio_estimate
+from bench.stats import (
+    Drift,
+    RatioEstimate,
+    adjust_p_values,
+    invocation_drift,
+    ratio_across_invocations,
+    ratio_against_baseline,
+    ratio_estimate,
+)
 
 # (label, how to read it from facts): the software and hardware that explain a difference in speed.
 ENV_FIELDS = (
@@ -76,6 +84,7 @@ class Comparison:
     only_new: list[str]
     margin_pct: float
     alpha: float
+    basis: str  # what the test compared: interleaved runs, separate invocations (with or without drift), a set
 
     def regressions(self, above_pct: float) -> list[CaseComparison]:
         """Significant slowdowns by more than ``above_pct`` percent."""
@@ -148,18 +157,42 @@ def compare_case(key: str, base: Side, new: Side, estimate: RatioEstimate | None
                           record.items_per_s if comparable else None, estimate, q, verdict, why)
 
 
-def estimate(base: Side, new: Side, invocations: int, confidence: float) -> RatioEstimate | None:
-    """Against one report: Welch on the runs. Against a baseline set of several recorded reports:
-    the new runs against the spread of those invocations (drift between them counts)."""
+def estimate(base: Side, new: Side, invocations: int, confidence: float, drift: Drift | None) -> RatioEstimate | None:
+    """Against a baseline set of several recorded reports: the new runs against the spread of those
+    invocations. Against one report of another invocation on hardware whose drift between invocations is
+    known: Welch with that drift counted. Otherwise (the sides interleaved in one invocation): Welch."""
     if invocations > 1:
         return ratio_against_baseline([r.run_step_s for r in base.records if r.status is Status.OK], new.steps,
                                       confidence)
+    if drift is not None:
+        return ratio_across_invocations(base.steps, new.steps, drift, confidence)
     return ratio_estimate(base.steps, new.steps, confidence)
 
 
+def same_invocation(a: Report, b: Report) -> bool:
+    """Both reports come from one `bench run` (its setups, interleaved): drift lands on both alike."""
+    return a.run.started == b.run.started
+
+
+def drifts(baseline: list[Report]) -> dict[str, Drift]:
+    """Each case's drift between the recorded invocations of a baseline set; '*' is the median case's."""
+    keys = dict.fromkeys(r.key for report in baseline for r in report.ok_cases())
+    found = {}
+    for key in keys:
+        runs = [r.run_step_s for report in baseline if (r := report.find(key)) and r.status is Status.OK]
+        if (drift := invocation_drift(runs)) is not None:
+            found[key] = drift
+    if found:
+        ordered = sorted(found.values(), key=lambda d: d.variance)
+        found["*"] = ordered[len(ordered) // 2]
+    return found
+
+
 def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str = "base", new_name: str = "new",
-                    alpha: float = config.ALPHA, margin_pct: float = config.EQUIVALENCE_MARGIN_PCT) -> Comparison:
-    """Every case of ``new`` found in ``bases`` (one report, or a baseline set of several)."""
+                    alpha: float = config.ALPHA, margin_pct: float = config.EQUIVALENCE_MARGIN_PCT,
+                    drift: dict[str, Drift] | None = None) -> Comparison:
+    """Every case of ``new`` found in ``bases`` (one report, or a baseline set of several). ``drift``
+    (from drifts()) counts the hardware's drift between two separate invocations."""
     bases = [bases] if isinstance(bases, Report) else list(bases)
     base_keys = list(dict.fromkeys(r.key for b in bases for r in b.cases))
     new_keys = [r.key for r in new.cases]
@@ -167,10 +200,26 @@ def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str
     for key in (k for k in new_keys if k in base_keys):
         base, side = Side([r for b in bases if (r := b.find(key)) is not None]), Side([new.find(key)])
         comparable = base.status is Status.OK and side.status is Status.OK
-        prepared.append((key, base, side, estimate(base, side, len(bases), 1 - alpha) if comparable else None))
+        moves = (drift or {}).get(key, (drift or {}).get("*"))
+        prepared.append((key, base, side, estimate(base, side, len(bases), 1 - alpha, moves) if comparable
+                         else None))
     q_values = iter(adjust_p_values([estimate.p_value for *_, estimate in prepared if estimate is not None]))
     cases = [compare_case(key, base, side, estimate, next(q_values) if estimate else None, margin_pct, alpha)
              for key, base, side, estimate in prepared]
     return Comparison(base_name, new_name, differences(bases[0], new), cases,
                       only_base=[k for k in base_keys if k not in new_keys],
-                      only_new=[k for k in new_keys if k not in base_keys], margin_pct=margin_pct, alpha=alpha)
+                      only_new=[k for k in new_keys if k not in base_keys], margin_pct=margin_pct, alpha=alpha,
+                      basis=basis(bases, new, drift))
+
+
+def basis(bases: list[Report], new: Report, drift: dict[str, Drift] | None) -> str:
+    if len(bases) > 1:
+        return f"judged against the spread of {len(bases)} recorded invocations"
+    if same_invocation(bases[0], new):
+        return "runs interleaved in one invocation: drift lands on both sides"
+    if drift:
+        return (f"separate invocations: this hardware's drift between its {drift['*'].df + 1} recorded "
+                "invocations is counted")
+    return ("separate invocations, and this hardware's drift between invocations is not known: a shift it makes "
+            "on its own could be called; interleave the sides (bench run --setup), or record a baseline set "
+            "(bench validate --record)")

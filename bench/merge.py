@@ -32,7 +32,12 @@ class MergedRow:
 
 
 def merged_rows(reports: list[Report]) -> list[MergedRow]:
-    comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other).cases} for other in reports[1:]]
+    """Each report against the first; separate invocations with the drift of their hardware counted."""
+    from bench.baselines import drift_between
+
+    comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other,
+                                                                 drift=drift_between(reports[0], other)).cases}
+                            for other in reports[1:]]
     keys = list(dict.fromkeys(r.key for report in reports for r in report.cases))
     return [MergedRow(key, [report.find(key) for report in reports],
                       [None] + [table.get(key) for table in comparisons[1:]]) for key in keys]

@@ -96,3 +96,51 @@ def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: S
     margin = float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * scale
     return RatioEstimate(math.exp(shift), math.exp(shift - margin), math.exp(shift + margin), p, k, len(new),
                          confidence)
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """How far one invocation's mean (log step time) moves from another's on this hardware, beyond what
+    its runs' spread explains: the invocation level of Kalibera & Jones's repetition, measured from a
+    baseline set of ``df + 1`` recorded invocations."""
+
+    variance: float
+    df: int
+
+
+def invocation_drift(invocations: Sequence[Sequence[float]]) -> Drift | None:
+    """The between-invocation variance of log run medians, net of the within-invocation part; None
+    with fewer than two invocations of two runs or more."""
+    import numpy
+
+    sets = [numpy.log(s) for s in invocations if len(s) >= 2]
+    if len(sets) < 2:
+        return None
+    means = numpy.array([s.mean() for s in sets])
+    within = float(numpy.mean([s.var(ddof=1) / len(s) for s in sets]))
+    return Drift(max(float(means.var(ddof=1)) - within, 0.0), len(sets) - 1)
+
+
+def ratio_across_invocations(base_step_s: Sequence[float], new_step_s: Sequence[float], drift: Drift,
+                             confidence: float = 0.95) -> RatioEstimate | None:
+    """Welch's comparison of two separate invocations, each mean also moving by the hardware's drift:
+    variance s_a²/n_a + s_b²/n_b + 2·drift, degrees of freedom by Satterthwaite (drift with its own).
+    With no drift it is Welch's test; with drift, a shift the hardware makes on its own is not called."""
+    import numpy
+    from scipy import stats
+
+    if len(base_step_s) < 2 or len(new_step_s) < 2:
+        return None
+    base, new = numpy.log(base_step_s), numpy.log(new_step_s)
+    parts = [(float(base.var(ddof=1)) / len(base), len(base) - 1), (float(new.var(ddof=1)) / len(new), len(new) - 1),
+             (2 * drift.variance, max(drift.df, 1))]
+    total = sum(v for v, _ in parts)
+    shift = float(base.mean() - new.mean())
+    if total == 0:
+        return ratio_estimate(base_step_s, new_step_s, confidence)
+    df = total**2 / sum(v**2 / d for v, d in parts if v > 0)
+    scale = math.sqrt(total)
+    p = float(2 * stats.t.sf(abs(shift) / scale, df))
+    margin = float(stats.t.ppf(0.5 + confidence / 2, df)) * scale
+    return RatioEstimate(math.exp(shift), math.exp(shift - margin), math.exp(shift + margin), p, len(base),
+                         len(new), confidence)

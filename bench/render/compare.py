@@ -29,6 +29,7 @@ def render_comparison(comparison: Comparison, out=None) -> None:
             out.print(escape(f"  {label}: {base} -> {new}"))
     else:
         out.print("Same software and hardware fingerprint (GPU, driver, torch, CUDA, cuDNN, CPU, cores, ISA, memory).")
+    out.print(escape(f"Basis: {comparison.basis}."))
     table = Table(title_justify="left", caption=escape(
         f"ratio = new/base throughput, from each run's median step; {100 * (1 - comparison.alpha):g}% interval; "
         f"q = Benjamini-Hochberg adjusted p; same = interval inside +-{comparison.margin_pct:g}%"),

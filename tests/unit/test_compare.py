@@ -71,3 +71,19 @@ def test_only_in_one_side_and_differences():
     assert comparison.only_new == ["cnn-train-compile-fp32-bs64-cpu"]
     assert ("$OMP_NUM_THREADS", "2", "1") in comparison.differences
     assert compare_reports(base, base).differences == []
+
+
+def test_the_basis_of_a_comparison_says_how_drift_was_handled():
+    from bench.compare import drifts
+
+    base, new = report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])])
+    new.run.started = "2026-11-30T01:00:00+00:00"  # another invocation
+    assert "not known" in compare_reports(base, new).basis
+    assert compare_reports(base, new).cases[0].verdict is Verdict.SLOWER  # run level: drift could be called
+    history = [report([record([s * f for s in QUICK])]) for f in (0.8, 1.0, 1.25)]  # a drifting machine
+    drift = drifts(history)
+    counted = compare_reports(base, new, drift=drift)
+    assert "drift between its 3 recorded invocations is counted" in counted.basis
+    assert counted.cases[0].verdict is not Verdict.SLOWER  # 30 % is within what it does on its own
+    interleaved = report([record([s * 1.3 for s in QUICK])])  # same `started`: one invocation
+    assert "interleaved" in compare_reports(base, interleaved).basis
