@@ -28,7 +28,8 @@ from bench.stats import (
     Drift,
     RatioEstimate,
     adjust_p_values,
-    invocation_drift,
+    drift_estimate,
+    pooled_drift,
     ratio_across_invocations,
     ratio_against_baseline,
     ratio_estimate,
@@ -175,16 +176,18 @@ def same_invocation(a: Report, b: Report) -> bool:
 
 
 def drifts(baseline: list[Report]) -> dict[str, Drift]:
-    """Each case's drift between the recorded invocations of a baseline set; '*' is the median case's."""
+    """The drift between the recorded invocations of a baseline set: '*' is the hardware's, pooled over its
+    cases; a case recorded in config.MIN_OWN_DRIFT_INVOCATIONS invocations or more also has its own."""
     keys = dict.fromkeys(r.key for report in baseline for r in report.ok_cases())
-    found = {}
+    estimates = {}
     for key in keys:
         runs = [r.run_step_s for report in baseline if (r := report.find(key)) and r.status is Status.OK]
-        if (drift := invocation_drift(runs)) is not None:
-            found[key] = drift
-    if found:
-        ordered = sorted(found.values(), key=lambda d: d.variance)
-        found["*"] = ordered[len(ordered) // 2]
+        if (estimate := drift_estimate(runs)) is not None:
+            estimates[key] = estimate
+    found = {key: Drift(max(variance, 0.0), df) for key, (variance, df) in estimates.items()
+             if df + 1 >= config.MIN_OWN_DRIFT_INVOCATIONS}
+    if (pooled := pooled_drift(list(estimates.values()))) is not None:
+        found["*"] = pooled
     return found
 
 

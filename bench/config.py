@@ -146,4 +146,8 @@ MIN_RUNS_TO_DECIDE = 2  # per side: one run has no spread to judge by
 # validate: a case slower than the baseline beyond this (significantly) is degraded.
 VALIDATE_FAIL_ABOVE_PCT = {"cuda": 5.0, "cpu": 10.0}
 MIN_BASELINE_RUNS = 3  # recorded invocations before validate judges speed: their spread has 2 degrees of freedom
+# A case's own drift between invocations is used from this many recorded invocations on; with fewer, the
+# hardware's drift pooled over its cases (three back-to-back invocations estimated 0 for 4 of 6 smoke cases
+# that drift by 6-14 % (sd of log means over 20 invocations)).
+MIN_OWN_DRIFT_INVOCATIONS = 5
 DEFAULT_OUT = "results"

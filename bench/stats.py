@@ -108,9 +108,9 @@ class Drift:
     df: int
 
 
-def invocation_drift(invocations: Sequence[Sequence[float]]) -> Drift | None:
-    """The between-invocation variance of log run medians, net of the within-invocation part; None
-    with fewer than two invocations of two runs or more."""
+def drift_estimate(invocations: Sequence[Sequence[float]]) -> tuple[float, int] | None:
+    """(between-invocation variance of log run medians net of the within-invocation part, df), not yet
+    clipped at zero so that estimates can be pooled; None with fewer than two invocations of two runs."""
     import numpy
 
     sets = [numpy.log(s) for s in invocations if len(s) >= 2]
@@ -118,7 +118,24 @@ def invocation_drift(invocations: Sequence[Sequence[float]]) -> Drift | None:
         return None
     means = numpy.array([s.mean() for s in sets])
     within = float(numpy.mean([s.var(ddof=1) / len(s) for s in sets]))
-    return Drift(max(float(means.var(ddof=1)) - within, 0.0), len(sets) - 1)
+    return float(means.var(ddof=1)) - within, len(sets) - 1
+
+
+def invocation_drift(invocations: Sequence[Sequence[float]]) -> Drift | None:
+    """One case's drift between invocations; None with fewer than two invocations of two runs or more."""
+    estimate = drift_estimate(invocations)
+    return Drift(max(estimate[0], 0.0), estimate[1]) if estimate else None
+
+
+def pooled_drift(estimates: Sequence[tuple[float, int]]) -> Drift | None:
+    """The hardware's drift pooled over its cases (df-weighted mean of drift_estimate()s, then clipped at
+    zero). A case's own estimate from three invocations has 2 degrees of freedom and is often zero where
+    the case does drift; pooling borrows from every case. Its degrees of freedom stay those of the
+    invocations (cases of one invocation move together: they are not independent evidence)."""
+    if not estimates:
+        return None
+    total = sum(df for _, df in estimates)
+    return Drift(max(sum(v * df for v, df in estimates) / total, 0.0), max(df for _, df in estimates))
 
 
 def ratio_across_invocations(base_step_s: Sequence[float], new_step_s: Sequence[float], drift: Drift,

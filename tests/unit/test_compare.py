@@ -87,3 +87,17 @@ def test_the_basis_of_a_comparison_says_how_drift_was_handled():
     assert counted.cases[0].verdict is not Verdict.SLOWER  # 30 % is within what it does on its own
     interleaved = report([record([s * 1.3 for s in QUICK])])  # same `started`: one invocation
     assert "interleaved" in compare_reports(base, interleaved).basis
+
+
+def test_a_cases_own_drift_needs_five_invocations_else_the_hardwares_pooled():
+    from bench.compare import drifts
+
+    def history(factors):
+        return [report([record([s * f for s in QUICK]), record([s * f for s in QUICK], batch_size=2)])
+                for f in factors]
+
+    few = drifts(history((0.8, 1.0, 1.25)))
+    assert list(few) == ["*"] and few["*"].df == 2 and few["*"].variance > 0
+    many = drifts(history((0.8, 1.0, 1.25, 0.9, 1.1)))
+    assert set(many) == {"*", "cnn-train-eager-fp32-bs64-cpu", "cnn-train-eager-fp32-bs2-cpu"}
+    assert many["cnn-train-eager-fp32-bs64-cpu"].df == 4
