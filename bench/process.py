@@ -169,4 +169,7 @@ def worker_env(setup) -> dict[str, str]:
 
 
 def is_this_interpreter(setup) -> bool:
-    return os.path.realpath(setup.python) == os.path.realpath(sys.executable) and not setup.env
+    """The setup's python is the one running now, with nothing changed. Symlinks are not followed: a
+    virtual environment's python is a link to its base interpreter, and the link is what says which
+    environment (site-packages) it runs (resolved, every venv of one base Python looked like this one)."""
+    return os.path.abspath(setup.python) == os.path.abspath(sys.executable) and not setup.env

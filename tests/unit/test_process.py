@@ -65,3 +65,17 @@ def test_stop_kills_the_running_worker_at_once(tmp_path):
     assert exit_.stopped and time.monotonic() - start < 10
     assert supervisor.stopped_by == signal.SIGTERM
     assert gone(pids_in(tmp_path / "log"))
+
+
+def test_a_venv_of_this_python_is_another_interpreter(tmp_path):
+    """A venv's python links to its base interpreter; it still runs other packages (the main job's matrix
+    venvs looked like the orchestrator's own interpreter, and torch 'could not be imported')."""
+    from bench.process import is_this_interpreter
+    from bench.report import Setup
+
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(sys.executable)
+    assert is_this_interpreter(Setup("here", sys.executable))
+    assert not is_this_interpreter(Setup("venv", str(venv_python)))
+    assert not is_this_interpreter(Setup("omp1", sys.executable, {"OMP_NUM_THREADS": "1"}))
