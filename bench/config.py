@@ -80,7 +80,7 @@ SUITE_DEFS: dict[str, Suite] = {
         "quick",
         "the default: every model family, its main modes, backends and precisions on the device",
         {
-            # Sized for a 2-core CPU: the main job (two environments, interleaved) in 15 minutes.
+            # Sized for a 2-core CPU (the main job: two environments interleaved, 3 runs: 19.5 min with installs).
             "cpu": (
                 Block(("mlp",), modes=("train",), batch_sizes=(64,)),
                 Block(("cnn",), modes=("train",), backends=EAGER, batch_sizes=(64,)),
