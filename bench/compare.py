@@ -184,8 +184,8 @@ def drifts(baseline: list[Report]) -> dict[str, Drift]:
         runs = [r.run_step_s for report in baseline if (r := report.find(key)) and r.status is Status.OK]
         if (estimate := drift_estimate(runs)) is not None:
             estimates[key] = estimate
-    found = {key: Drift(max(variance, 0.0), df) for key, (variance, df) in estimates.items()
-             if df + 1 >= config.MIN_OWN_DRIFT_INVOCATIONS}
+    found = {key: Drift.clipped(*estimate) for key, estimate in estimates.items()
+             if estimate[1] + 1 >= config.MIN_OWN_DRIFT_INVOCATIONS}
     if (pooled := pooled_drift(list(estimates.values()))) is not None:
         found["*"] = pooled
     return found

@@ -107,6 +107,11 @@ class Drift:
     variance: float
     df: int
 
+    @classmethod
+    def clipped(cls, variance: float, df: int) -> Drift:
+        """From a moment estimate, which can come out negative when the runs' spread explains it all."""
+        return cls(max(variance, 0.0), df)
+
 
 def drift_estimate(invocations: Sequence[Sequence[float]]) -> tuple[float, int] | None:
     """(between-invocation variance of log run medians net of the within-invocation part, df), not yet
@@ -124,7 +129,7 @@ def drift_estimate(invocations: Sequence[Sequence[float]]) -> tuple[float, int] 
 def invocation_drift(invocations: Sequence[Sequence[float]]) -> Drift | None:
     """One case's drift between invocations; None with fewer than two invocations of two runs or more."""
     estimate = drift_estimate(invocations)
-    return Drift(max(estimate[0], 0.0), estimate[1]) if estimate else None
+    return Drift.clipped(*estimate) if estimate else None
 
 
 def pooled_drift(estimates: Sequence[tuple[float, int]]) -> Drift | None:
@@ -135,7 +140,7 @@ def pooled_drift(estimates: Sequence[tuple[float, int]]) -> Drift | None:
     if not estimates:
         return None
     total = sum(df for _, df in estimates)
-    return Drift(max(sum(v * df for v, df in estimates) / total, 0.0), max(df for _, df in estimates))
+    return Drift.clipped(sum(v * df for v, df in estimates) / total, max(df for _, df in estimates))
 
 
 def ratio_across_invocations(base_step_s: Sequence[float], new_step_s: Sequence[float], drift: Drift,
