@@ -70,3 +70,49 @@ def test_tox_mirrors_the_matrix():
         assert deps == [f"torch=={env.torch}", f"torchvision=={env.torchvision}"]
         assert name in tox["tox"]["labels"]
         assert f"--label {env.name}" in section["commands"]
+
+
+class FakeSession:
+    """What noxfile's install helpers call on a nox session, recorded; commands whose program is in
+    ``failing`` raise like nox does when a command fails."""
+
+    def __init__(self, failing=()):
+        self.calls, self.warnings, self.failing = [], [], set(failing)
+
+    def run(self, *args, **_kwargs):
+        self.calls.append(args)
+        if args[0] in self.failing:
+            import nox.command
+
+            raise nox.command.CommandFailed(f"{args[0]} failed")
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+
+@pytest.fixture
+def noxfile():
+    pytest.importorskip("nox")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("torchrig_noxfile", ROOT / "noxfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matrix_installs_use_uv_and_fall_back_to_pip(noxfile):
+    by_uv = FakeSession()
+    noxfile.pip_install(by_uv, "/env/bin/python", "/s/bin/uv", "torch==2.11.0")
+    assert by_uv.calls == [("/s/bin/uv", "pip", "install", "--quiet", "--compile-bytecode", "--python",
+                            "/env/bin/python", "torch==2.11.0")] and not by_uv.warnings
+
+    uv_fails = FakeSession(failing={"/s/bin/uv"})
+    noxfile.pip_install(uv_fails, "/env/bin/python", "/s/bin/uv", "-e", ".[llm]")
+    assert [call[0] for call in uv_fails.calls] == ["/s/bin/uv", "/env/bin/python"]
+    assert uv_fails.calls[1] == ("/env/bin/python", "-m", "pip", "install", "--quiet", "-e", ".[llm]")
+    assert uv_fails.warnings == ["uv could not install -e .[llm]: trying pip"]
+
+    no_uv = FakeSession()
+    noxfile.pip_install(no_uv, "/env/bin/python", None, "torch==2.11.0")
+    assert no_uv.calls == [("/env/bin/python", "-m", "pip", "install", "--quiet", "torch==2.11.0")]
