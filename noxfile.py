@@ -34,7 +34,7 @@ SYSTEM_PYTHON = shutil.which("python3") or sys.executable  # read before nox put
 BENCH_NEEDS = ("torch", "torchvision", "psutil", "pytest_benchmark", "scipy")
 LIGHT = ("rich", "psutil", "scipy", "pytest-benchmark", "nvidia-ml-py")  # reading, comparing, orchestrating
 # The main job's default: the quick suite with three runs a case (five, the suite's default, give narrower
-# intervals). Measured on a 2-core AVX2-capped VM from a fresh clone: 19.5 minutes, installs included.
+# intervals). Measured on a 2-core AVX2-capped VM from a fresh clone: 14.0 minutes, installs included.
 MAIN_JOB = ("--suite", "quick", "--runs", "3")
 
 
