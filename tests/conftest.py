@@ -20,29 +20,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FAST = ["--min-round-s", "0.01", "--warmup-max-s", "0", "--rounds", "5", "--ceilings", "fp32=0.3,amp-bf16=1.0"]
 
 
-@pytest.fixture(autouse=True, scope="session")
-def scratch_tmpdir(tmp_path_factory):
-    """Temporary folders of this test session, and of the processes it starts, under pytest's own (which
-    keeps the last three sessions): a test that stops a run on purpose leaves its work folder for --resume,
-    and would otherwise leave it in /tmp for good."""
-    import getpass
-    import tempfile
-
-    folder = tmp_path_factory.mktemp("tmp")
-    saved = {name: os.environ.get(name) for name in ("TMPDIR", "TORCHINDUCTOR_CACHE_DIR")}
-    # inductor's cache stays where it was (its default is under the temporary folder): compiles stay warm
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(tempfile.gettempdir(),
-                                                                  f"torchinductor_{getpass.getuser()}"))
-    os.environ["TMPDIR"], tempfile.tempdir = str(folder), None
-    yield folder
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    tempfile.tempdir = None
-
-
 def cuda_available() -> bool:
     import torch
 
