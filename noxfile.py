@@ -69,7 +69,7 @@ def uv_binary(session: nox.Session) -> str | None:
     """uv, installed into this session, for the matrix environments' installs; None (pip then) if it cannot be.
 
     torch's multi-GB wheels are what the main job waits for on a fresh machine: uv installed torch 2.11 with
-    its CUDA wheels in 14 s where pip took 72 s (no cache either way, bytecode compiled by both)."""
+    its CUDA wheels in 9-14 s where pip took 72 s (no cache either way)."""
     try:
         session.install("--quiet", "uv")
     except nox.command.CommandFailed:
