@@ -66,10 +66,13 @@ def torch_version(python: str) -> str | None:
 
 
 def uv_binary(session: nox.Session) -> str | None:
-    """uv, installed into this session, for the matrix environments' installs; None (pip then) if it cannot be.
+    """uv, installed into this session at its first need, for the matrix environments' installs; None (pip
+    then) if it cannot be.
 
     torch's multi-GB wheels are what the main job waits for on a fresh machine: uv installed torch 2.11 with
     its CUDA wheels in 9-14 s where pip took 72 s (no cache either way)."""
+    if found := shutil.which("uv", path=session.bin):
+        return found
     try:
         session.install("--quiet", "uv")
     except nox.command.CommandFailed:
@@ -93,7 +96,7 @@ def pip_install(session: nox.Session, python: str, uv: str | None, *args: str) -
     session.run(python, "-m", "pip", "install", "--quiet", *args, external=True)
 
 
-def matrix_python(session: nox.Session, env: Environment, uv: str | None = None) -> str | None:
+def matrix_python(session: nox.Session, env: Environment) -> str | None:
     """The interpreter of a matrix environment, installed if needed; None (with a warning) if it cannot be."""
     if env.system:
         if not has_modules(SYSTEM_PYTHON, BENCH_NEEDS):
@@ -107,6 +110,7 @@ def matrix_python(session: nox.Session, env: Environment, uv: str | None = None)
         if not Path(python).exists():
             session.run("python", "-m", "venv", str(venv))
         if (torch_version(python) or "").split("+")[0] != env.torch or not has_modules(python, ("transformers",)):
+            uv = uv_binary(session)
             pip_install(session, python, uv, *env.pip_args, f"torch=={env.torch}", f"torchvision=={env.torchvision}")
             pip_install(session, python, uv, "-e", ".[llm]")
     except nox.command.CommandFailed:
@@ -148,8 +152,7 @@ def bench(session: nox.Session) -> None:
     """The main job: every environment installed, then their quick suites interleaved, one merged table."""
     install_light(session)
     environments, args = chosen(session)
-    uv = uv_binary(session) if any(not env.system for env in environments) else None
-    setups = [(env.name, python) for env in environments if (python := matrix_python(session, env, uv))]
+    setups = [(env.name, python) for env in environments if (python := matrix_python(session, env))]
     if not setups:
         session.error("no environment of the matrix could be installed")
     out = ROOT / "results" / "matrix" / stamp()
@@ -162,8 +165,7 @@ def bench(session: nox.Session) -> None:
 def envcheck(session: nox.Session, env: str) -> None:
     """Check the PyTorch install of one matrix environment; JSON under results/matrix/."""
     install_light(session)
-    environment = next(e for e in ENVIRONMENTS if e.name == env)
-    python = matrix_python(session, environment, None if environment.system else uv_binary(session))
+    python = matrix_python(session, next(e for e in ENVIRONMENTS if e.name == env))
     if python is None:
         session.skip(f"environment {env} is not installed")
     out = ROOT / "results" / "matrix" / stamp() / env / "envcheck.json"
