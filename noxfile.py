@@ -1,7 +1,7 @@
 """nox sessions for torchrig. `nox -l` lists them; arguments after `--` pass through.
 
 The software environments live in one place, pyproject.toml's [[tool.torchrig.environments]]
-table (bench/matrix.py reads it); the first entry is the default set-up of `tests`,
+table (bench/run/matrix.py reads it); the first entry is the default set-up of `tests`,
 `lint` and `envcheck`. `nox -s bench` installs every environment first, then measures
 them interleaved (A B A B) in one `bench run`, and prints one merged table with intervals.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench.matrix import Environment, MatrixError, load_environments  # noqa: E402
+from bench.run.matrix import Environment, MatrixError, load_environments  # noqa: E402
 
 ROOT = Path(__file__).parent
 nox.options.sessions = ["tests"]

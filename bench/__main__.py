@@ -27,11 +27,11 @@ def finish_run(outcome) -> int:
 
 
 def cmd_run(args) -> int:
-    from bench.execute import execute, resume
-    from bench.journal import JournalError
-    from bench.plan import list_cases
     from bench.render.progress import PrintProgress
-    from bench.request import RunRequest
+    from bench.results.journal import JournalError
+    from bench.run.execute import execute, resume
+    from bench.run.plan import list_cases
+    from bench.run.request import RunRequest
 
     if args.resume is not None:
         try:
@@ -47,8 +47,8 @@ def cmd_run(args) -> int:
 
 
 def load(paths: list[Path]):
-    from bench.baselines import load_baseline
-    from bench.report import ReportError
+    from bench.analysis.baselines import load_baseline
+    from bench.results.report import ReportError
 
     try:
         return [report for path in paths for report in load_baseline(path)]
@@ -57,8 +57,8 @@ def load(paths: list[Path]):
 
 
 def cmd_compare(args) -> int:
-    from bench.baselines import BASELINES, drift_between
-    from bench.compare import compare_reports
+    from bench.analysis.baselines import BASELINES, drift_between
+    from bench.analysis.compare import compare_reports
     from bench.render.compare import render_comparison
 
     if args.fail_above is not None and args.fail_above < 0:
@@ -94,7 +94,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from bench.plots import check_report_dir, write_report_dir
+    from bench.render.plots import check_report_dir, write_report_dir
     from envcheck.files import OutputError
 
     reports = load(args.files)
@@ -108,10 +108,10 @@ def cmd_report(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from bench.baselines import BASELINES
+    from bench.analysis.baselines import BASELINES
     from bench.render.progress import PrintProgress
-    from bench.request import RunRequest
-    from bench.validate import ValidateRequest, validate
+    from bench.run.request import RunRequest
+    from bench.run.validate import ValidateRequest, validate
 
     request = ValidateRequest(RunRequest.from_args(args), args.baseline, args.baselines or BASELINES, args.fail_above,
                               args.record, args.junit_xml)
@@ -125,7 +125,7 @@ def cmd_validate(args) -> int:
 def cmd_tta(args) -> int:
     from bench.render.progress import PrintProgress
     from bench.render.tta import render_tta
-    from bench.tta import TtaRequest, run_tta
+    from bench.run.tta import TtaRequest, run_tta
 
     request = TtaRequest(tuple(args.recipes), args.target, args.finetune_target, args.data, args.data_dir,
                          args.download, args.loader_workers, args.out, args.device)

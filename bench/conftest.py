@@ -1,7 +1,7 @@
 """pytest plumbing for the pytest-benchmark cases in bench/test_bench.py.
 
 `pytest bench --bench-suite smoke --benchmark-json=out.json` plans with the same function as
-`python -m bench run` (bench.execute.make_plan: cases, skips, ceilings) and writes a report
+`python -m bench run` (bench.run.plan.make_plan: cases, skips, ceilings) and writes a report
 that Report.load reads. Cases run in this process: for isolation use `python -m bench run`.
 """
 
@@ -26,7 +26,7 @@ def pytest_addoption(parser):
 
 @dataclasses.dataclass
 class BenchSession:
-    plan: object  # bench.execute.Plan
+    plan: object  # bench.run.plan.Plan
     records: dict  # case key -> CaseRecord, as the cases finish
 
     @property
@@ -46,9 +46,9 @@ def bench_session(pytest_config: pytest.Config) -> BenchSession:
     """One plan per pytest run: the environment snapshot and ceilings are taken once."""
     global _SESSION
     if _SESSION is None:
-        from bench.plan import make_plan
-        from bench.process import Runner
-        from bench.request import RunRequest
+        from bench.run.plan import make_plan
+        from bench.run.process import Runner
+        from bench.run.request import RunRequest
 
         work = Path(tempfile.mkdtemp(prefix="torchrig-pytest-"))
         from bench.cli import ceilings
@@ -72,8 +72,8 @@ def bench(request) -> BenchSession:
 
 
 def report_of(session: BenchSession):
-    from bench.records import CaseRecord, Status
-    from bench.report import Report, RunInfo
+    from bench.results.records import CaseRecord, Status
+    from bench.results.report import Report, RunInfo
 
     plan, setup = session.plan, session.setup
     records = [session.records.get(case.key) or CaseRecord(case, Status.SKIPPED, setup.skipped.get(case.key, "not run"))
@@ -86,14 +86,14 @@ def report_of(session: BenchSession):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from bench.layout import machine_info as torchrig_machine_info
+    from bench.results.report import machine_info as torchrig_machine_info
 
     report = report_of(bench_session(config))
     machine_info["torchrig"] = torchrig_machine_info(report)["torchrig"]
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    from bench.report import SCHEMA_VERSION
+    from bench.results.report import SCHEMA_VERSION
 
     report = report_of(bench_session(config))
     output_json["schema_version"] = SCHEMA_VERSION

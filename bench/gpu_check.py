@@ -23,9 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.compare import Verdict, compare_reports
-from bench.records import CaseRecord, Status
-from bench.report import Report, ReportError
+from bench.analysis.compare import Verdict, compare_reports
+from bench.results.records import CaseRecord, Status
+from bench.results.report import Report, ReportError
 
 QUICK_RUNS = ["--runs", "3"]  # the quick suite once, 3 runs a case: 5 minutes of the 9
 FASTEST = ["--models", "cnn", "--modes", "train", "--backends", "compile-max-autotune",
@@ -144,11 +144,12 @@ def cuda_event_fidelity(model: str, backend: str, precision: str, batch: int) ->
     """bench's median step against CUDA events around the same rounds, interleaved."""
     import torch
 
-    from bench.cases import Case
     from bench.config import SUITE_DEFS
-    from bench.measure import device_clock, isolated, prepare
-    from bench.timing import time_round
-    from bench.workloads import Options, build_step
+    from bench.measure.jobs import Options
+    from bench.measure.protocol import device_clock, isolated, prepare
+    from bench.measure.timing import time_round
+    from bench.measure.workloads import build_step
+    from bench.results.cases import Case
 
     case = Case(model, "train", backend, precision, batch, "cuda")
     rules = SUITE_DEFS["quick"].timing

@@ -2,7 +2,7 @@
 
     pytest bench --bench-suite smoke --benchmark-json=out.json -k "cnn and amp-bf16"
 
-Same protocol as `python -m bench run` (bench/measure.py): FLOPs, compile timed apart,
+Same protocol as `python -m bench run` (bench/measure/protocol.py): FLOPs, compile timed apart,
 warm-up until steady, K steps per round; pytest-benchmark times the rounds with a
 device-synchronising timer. One run per case, in this process.
 """
@@ -14,11 +14,11 @@ import pytest
 
 def test_case(case, bench, benchmark):
     from bench.conftest import report_of
-    from bench.execute import job_options
-    from bench.layout import record_json
-    from bench.measure import device_clock, finish, isolated, prepare
-    from bench.records import CaseRecord, Status
-    from bench.workloads import build_step
+    from bench.measure.protocol import device_clock, finish, isolated, prepare
+    from bench.measure.workloads import build_step
+    from bench.results.records import CaseRecord, Status
+    from bench.results.report import record_json
+    from bench.run.execute import job_options
 
     reason = bench.setup.skipped.get(case.key)
     if reason:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import random
 
-from bench.cases import Case
 from bench.config import TimingRules
-from bench.records import CaseRecord, CompileInfo, Noise, RunRecord, Status, Warmup, Workload
-from bench.report import Ceilings, Report, RunInfo, Setup
+from bench.results.cases import Case
+from bench.results.ceilings import Ceilings
+from bench.results.records import CaseRecord, CompileInfo, Noise, RunRecord, Status, Warmup, Workload
+from bench.results.report import Report, RunInfo, Setup
 from envcheck.codec import from_jsonable
 from envcheck.load import CpuLoad
 from envcheck.report import Environment

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from bench.compare import Comparison, Verdict
-from bench.merge import MergedRow, labels, merged_rows
+from bench.analysis.compare import Comparison, Verdict
+from bench.analysis.merge import MergedRow, labels, merged_rows
 from bench.render.common import console, fmt, rate
-from bench.report import Report
+from bench.results.report import Report
 
 STYLES = {Verdict.FASTER: "green", Verdict.SLOWER: "bold red", Verdict.SAME: "dim", Verdict.NOISY: "yellow",
           Verdict.INCONCLUSIVE: "yellow", Verdict.NOT_COMPARABLE: "yellow"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from bench.records import RunRecord, Status
 from bench.render.common import rate
+from bench.results.records import RunRecord, Status
 
 
 class PrintProgress:
@@ -37,10 +37,10 @@ class PrintProgress:
 
     def show(self, thing) -> None:
         """Render a finished part of a longer job (validate): envcheck, a run's summary, a comparison."""
-        from bench.compare import Comparison
+        from bench.analysis.compare import Comparison
         from bench.render.compare import render_comparison
         from bench.render.run import render_summary
-        from bench.report import Report
+        from bench.results.report import Report
         from envcheck.render import render
         from envcheck.report import EnvReport
 

@@ -8,10 +8,10 @@ import math
 from rich.markup import escape
 from rich.table import Table
 
-from bench.ceiling import describe
-from bench.records import CaseRecord, Status
 from bench.render.common import console, fmt, mib, rate, seconds
-from bench.report import Report
+from bench.results.ceilings import describe
+from bench.results.records import CaseRecord, Status
+from bench.results.report import Report
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bench.__main__ import main as bench
-from bench.data import MNIST_FILES, DataError, SyntheticDigits, by_labels, dataset, mnist
-from bench.records import Status
+from bench.measure.data import MNIST_FILES, DataError, SyntheticDigits, by_labels, dataset, mnist
+from bench.results.records import Status
 from tests.conftest import usage_error
 
 
@@ -88,10 +88,10 @@ def test_mnist_needs_a_data_dir():
 
 @pytest.mark.slow
 def test_end_to_end_mnist_case_reads_the_files_through_a_dataloader(tmp_path):
-    from bench.cases import Case
     from bench.config import TimingRules
-    from bench.measure import run_case
-    from bench.worker import Options
+    from bench.measure.jobs import Options
+    from bench.measure.protocol import run_case
+    from bench.results.cases import Case
 
     write_mnist(tmp_path / "data", train_size=256)
     case = Case("cnn", "train", "eager", "fp32", 32, "cpu", data="mnist")
@@ -102,8 +102,8 @@ def test_end_to_end_mnist_case_reads_the_files_through_a_dataloader(tmp_path):
 
 
 def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
-    from bench import plan
-    from bench.request import RunRequest
+    from bench.run import plan
+    from bench.run.request import RunRequest
     from envcheck.cli import UsageError
     from tests.reports import ENVIRONMENT
 
@@ -132,7 +132,7 @@ def test_bench_run_with_missing_mnist_is_exit_2(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_time_to_accuracy_on_learnable_synthetic_data(tmp_path):
-    from bench.tta import SEED, run_recipe
+    from bench.run.tta import SEED, run_recipe
 
     digits = SyntheticDigits(train_size=1500, test_size=300, noise=2.5)
     result = run_recipe(SEED, digits.split(True), digits.split(False), target=97.0, finetune_target=97.0,
@@ -159,7 +159,7 @@ def test_tta_bad_input_is_exit_2(tmp_path, capsys, args, message):
 
 
 def test_tuned_recipe_differs_by_device():
-    from bench.tta import SEED, tuned
+    from bench.run.tta import SEED, tuned
 
     assert (SEED.batch_size, SEED.lr, SEED.epochs, SEED.finetune_epochs, SEED.amp, SEED.compile) == \
         (64, 1e-3, 10, 5, False, False)

@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from bench.__main__ import main as bench
-from bench.records import Status
-from bench.report import Report
+from bench.results.records import Status
+from bench.results.report import Report
 from tests.conftest import FAST, ROOT, run_module
 
 INFER = ["--device", "cpu", "--models", "mlp", "--modes", "infer", "--backends", "eager", "--precisions", "fp32",
@@ -44,13 +44,13 @@ def test_faults_are_recorded_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
 
 
 def test_a_non_finite_loss_fails_only_its_run_and_the_report_stays_strict_json(tmp_path):
-    from bench.measure import with_losses
+    from bench.measure.protocol import with_losses
     from tests.reports import report, run
 
     failed = with_losses(run(0.01, 1), 2.3, float("nan"))
     assert failed.status is Status.FAILED and failed.reason == "non-finite loss at the end of the run (nan)"
     assert failed.loss_end is None and failed.loss_start == 2.3
-    from bench.records import CaseRecord
+    from bench.results.records import CaseRecord
     from tests.reports import case
 
     path = report([CaseRecord.from_runs(case(), [run(0.01, 0), failed])]).dump(tmp_path / "r.json")
@@ -61,7 +61,7 @@ def test_a_non_finite_loss_fails_only_its_run_and_the_report_stays_strict_json(t
 def test_out_of_memory_of_either_kind_is_oom():
     import torch
 
-    from bench.worker import outcome_of
+    from bench.measure.worker import outcome_of
 
     assert outcome_of(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")) is Status.OOM
     assert outcome_of(MemoryError()) is Status.OOM
@@ -139,10 +139,10 @@ def test_kill_9_of_the_main_process_then_resume(tmp_path):
 
 
 def test_a_full_disk_during_the_run_is_one_line_and_the_journal_keeps_what_was_written(tmp_path, monkeypatch):
-    from bench import journal as journal_module
-    from bench.execute import execute
-    from bench.plan import Plan
-    from bench.request import RunRequest
+    from bench.results import journal as journal_module
+    from bench.run.execute import execute
+    from bench.run.plan import Plan
+    from bench.run.request import RunRequest
 
     monkeypatch.setenv("TORCHRIG_FAULT", faults(bs1="raise", bs2="raise", bs3="raise"))
     real = journal_module.Journal.append

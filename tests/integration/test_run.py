@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 
 from bench.__main__ import main as bench
-from bench.report import Report
+from bench.results.report import Report
 from tests.conftest import FAST, ROOT, load_schema, run_module
 
-SCHEMA = load_schema(ROOT / "bench" / "report.schema.json")
+SCHEMA = load_schema(ROOT / "bench" / "results" / "report.schema.json")
 MLP = ["--device", "cpu", "--models", "mlp", "--backends", "eager", "--precisions", "fp32", "--batch-sizes", "8",
        *FAST]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from bench.__main__ import main as bench
-from bench.baselines import load_baseline, record
+from bench.analysis.baselines import load_baseline, record
 from envcheck import snapshot
 from envcheck.fingerprint import hardware_fingerprint
 from tests.conftest import FAST

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cases import Case
 from bench.config import TimingRules
-from bench.measure import run_case
-from bench.records import Status, latency_percentiles
-from bench.worker import Options
+from bench.measure.jobs import Options
+from bench.measure.protocol import run_case
+from bench.results.cases import Case
+from bench.results.records import Status, latency_percentiles
 
 pytest.importorskip("transformers")
 TINY = TimingRules(min_round_s=0.01, rounds=5, warmup_max_s=0.0, latency_calls=8, latency_max_s=0.5)
@@ -59,7 +59,7 @@ def test_latency_percentiles_from_known_times():
 
 
 def test_a_compiled_case_times_its_compile_apart(tmp_path):
-    from bench.worker import cache_state
+    from bench.measure.worker import cache_state
 
     case = Case("mlp", "infer", "compile", "fp32", 8, "cpu")  # a forward graph: the cheapest compile
     assert cache_state(str(tmp_path / "empty")) == "cold"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import config
-from bench.cases import Case, ConfigError, expand, unsupported_reason
+from bench.results.cases import Case, ConfigError, expand, unsupported_reason
 from envcheck.capabilities import cpu_capabilities, cuda_capabilities
 
 SMOKE = config.SUITE_DEFS["smoke"]
@@ -95,8 +95,8 @@ def test_data_sources_need_digit_images():
 
 
 def test_data_parallel_cases_follow_their_reference_and_other_nodes_only_join(tmp_path):
-    from bench.plan import plan_cases
-    from bench.request import Launch, RunRequest
+    from bench.run.plan import plan_cases
+    from bench.run.request import Launch, RunRequest
 
     request = RunRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
                          batch_sizes=(8,), launch=Launch(2), out=tmp_path)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bench.__main__ import main as bench
-from bench.records import Status
+from bench.results.records import Status
 from envcheck.__main__ import main as envcheck
 from tests.conftest import usage_error
 from tests.reports import record, report

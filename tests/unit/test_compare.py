@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.compare import Verdict, compare_reports
-from bench.records import Status
+from bench.analysis.compare import Verdict, compare_reports
+from bench.results.records import Status
 from tests.reports import record, report
 
 QUICK = [0.010, 0.0102, 0.0098, 0.0101, 0.0099]
@@ -74,7 +74,7 @@ def test_only_in_one_side_and_differences():
 
 
 def test_the_basis_of_a_comparison_says_how_drift_was_handled():
-    from bench.compare import drifts
+    from bench.analysis.compare import drifts
 
     base, new = report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])])
     new.run.started = "2026-11-30T01:00:00+00:00"  # another invocation
@@ -90,7 +90,7 @@ def test_the_basis_of_a_comparison_says_how_drift_was_handled():
 
 
 def test_a_cases_own_drift_needs_five_invocations_else_the_hardwares_pooled():
-    from bench.compare import drifts
+    from bench.analysis.compare import drifts
 
     def history(factors):
         return [report([record([s * f for s in QUICK]), record([s * f for s in QUICK], batch_size=2)])

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bench.journal import Entry, Journal, JournalError
+from bench.results.journal import Entry, Journal, JournalError
 from tests.reports import run
 
 
@@ -48,10 +48,10 @@ def test_foreign_journals_are_refused(tmp_path, content, message):
 
 
 def test_runs_are_scheduled_round_robin_and_setups_alternate(tmp_path):
-    from bench.cases import Case
-    from bench.plan import Plan, SetupPlan
-    from bench.report import Setup
-    from bench.request import RunRequest
+    from bench.results.cases import Case
+    from bench.results.report import Setup
+    from bench.run.plan import Plan, SetupPlan
+    from bench.run.request import RunRequest
     from tests.reports import ENVIRONMENT
 
     cases = [Case("mlp", "train", "eager", "fp32", size, "cpu") for size in (1, 2)]

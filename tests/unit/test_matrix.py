@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.matrix import Environment, MatrixError, load_environments
+from bench.run.matrix import Environment, MatrixError, load_environments
 from tests.conftest import ROOT
 
 

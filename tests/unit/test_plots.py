@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.plots import MANIFEST, md, write_report_dir
+from bench.render.plots import MANIFEST, md, write_report_dir
 from envcheck.files import OutputError
 from tests.reports import record, report
 

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from bench.process import Supervisor
+from bench.run.process import Supervisor
 
 SPAWNER = """
 import subprocess, sys, time
@@ -70,8 +70,8 @@ def test_stop_kills_the_running_worker_at_once(tmp_path):
 def test_a_venv_of_this_python_is_another_interpreter(tmp_path):
     """A venv's python links to its base interpreter; it still runs other packages (the main job's matrix
     venvs looked like the orchestrator's own interpreter, and torch 'could not be imported')."""
-    from bench.process import is_this_interpreter
-    from bench.report import Setup
+    from bench.results.report import Setup
+    from bench.run.process import is_this_interpreter
 
     venv_python = tmp_path / "venv" / "bin" / "python"
     venv_python.parent.mkdir(parents=True)

@@ -8,12 +8,12 @@ import json
 import jsonschema
 import pytest
 
-from bench.records import Status
-from bench.report import Report, ReportError
+from bench.results.records import Status
+from bench.results.report import Report, ReportError
 from tests.conftest import ROOT, load_schema
 from tests.reports import record, report
 
-SCHEMA = load_schema(ROOT / "bench" / "report.schema.json")
+SCHEMA = load_schema(ROOT / "bench" / "results" / "report.schema.json")
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_missing_file_is_a_report_error(tmp_path):
 
 
 def test_language_model_generation_rates():
-    from bench.records import CaseRecord, Generation
+    from bench.results.records import CaseRecord, Generation
     from tests.reports import case, run
 
     runs = [run(0.01, i, items=256) for i in range(3)]

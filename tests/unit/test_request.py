@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench.request import Launch, RunRequest, parse_setup
+from bench.run.request import Launch, RunRequest, parse_setup
 from envcheck.cli import UsageError
 
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from bench.compare import Verdict, compare_reports
-from bench.stats import adjust_p_values, ratio_estimate
+from bench.analysis.compare import Verdict, compare_reports
+from bench.analysis.stats import adjust_p_values, ratio_estimate
 from tests.reports import record, report
 
 CASES = 7  # like the smoke suite
@@ -39,7 +39,7 @@ def test_identical_software_trips_the_gate_within_alpha():
 
 def test_a_baseline_set_absorbs_drift_between_invocations():
     """Each invocation drifts by 10 % as a whole: judged against three recorded ones, A/A stays quiet."""
-    from bench.stats import ratio_against_baseline
+    from bench.analysis.stats import ratio_against_baseline
 
     rng = random.Random(4)
 
@@ -101,7 +101,7 @@ def test_separate_invocations_need_the_hardwares_drift():
     """Each invocation as a whole drifts by 13 % (as this project's 2-core VM did): comparing two of them
     run by run calls identical code different far too often; counting the drift a baseline set of five
     invocations measured keeps the false-alarm rate near alpha, and a 2x slowdown is still caught."""
-    from bench.stats import invocation_drift, ratio_across_invocations
+    from bench.analysis.stats import invocation_drift, ratio_across_invocations
 
     rng = random.Random(5)
 
@@ -123,7 +123,7 @@ def test_separate_invocations_need_the_hardwares_drift():
 
 
 def test_no_drift_is_welchs_test():
-    from bench.stats import Drift, ratio_across_invocations
+    from bench.analysis.stats import Drift, ratio_across_invocations
 
     a, b = [0.010, 0.0103, 0.0098, 0.0101], [0.012, 0.0118, 0.0123, 0.0121]
     plain, counted = ratio_estimate(a, b), ratio_across_invocations(a, b, Drift(0.0, 4))
@@ -135,7 +135,7 @@ def test_a_few_invocations_pool_the_drift_over_cases():
     """Three recorded invocations give each case a drift estimate with 2 degrees of freedom, zero in about
     a fifth of trials where the case drifts by 12 %: counted case by case, back-to-back A/A trips in ~9.5 %
     of comparisons (alpha 5 %); pooled over the hardware's cases, in ~1.5 %."""
-    from bench.stats import drift_estimate, invocation_drift, pooled_drift, ratio_across_invocations
+    from bench.analysis.stats import drift_estimate, invocation_drift, pooled_drift, ratio_across_invocations
 
     rng = random.Random(6)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.config import TimingRules
-from bench.timing import DeviceClock, is_steady, steps_for, summarize, time_round, warm_until_steady
+from bench.measure.timing import DeviceClock, is_steady, steps_for, summarize, time_round, warm_until_steady
 
 
 class FakeClock:

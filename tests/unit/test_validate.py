@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import compare_reports
-from bench.records import Status
-from bench.validate import (
+from bench.analysis.compare import compare_reports
+from bench.results.records import Status
+from bench.run.validate import (
     EXIT_BROKEN,
     EXIT_DEGRADED,
     EXIT_HEALTHY,
@@ -54,7 +54,7 @@ def test_inconclusive_when_the_data_cannot_decide():
 
 
 def test_request_is_checked_before_anything_runs(tmp_path):
-    from bench.request import RunRequest
+    from bench.run.request import RunRequest
 
     run = RunRequest(out=tmp_path / "out")
     for kwargs, message in (({"fail_above": float("nan")}, "--fail-above must be a finite"),
@@ -65,7 +65,7 @@ def test_request_is_checked_before_anything_runs(tmp_path):
 
 
 def test_a_corrupt_baseline_is_refused_before_the_run(tmp_path):
-    from bench.request import RunRequest
+    from bench.run.request import RunRequest
 
     bad = tmp_path / "base"
     bad.mkdir()

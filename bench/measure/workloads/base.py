@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.cases import Case
-from bench.records import Workload
-from bench.worker import Options
+from bench.measure.jobs import Options
+from bench.results.cases import Case
+from bench.results.records import Workload
 from envcheck.capabilities import PRECISIONS, torch_dtype
 from models.finetune import count_parameters, prepare_finetune, pretrain_checkpoint
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.data import by_labels, loader
+from bench.measure.data import by_labels, loader
 from envcheck.codec import to_jsonable
 from envcheck.files import json_text, write_atomic
 from envcheck.report import Environment
@@ -187,7 +187,7 @@ class TtaRequest:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        from bench.request import RunRequest
+        from bench.run.request import RunRequest
         from envcheck.cli import UsageError
 
         unknown = [name for name in self.recipes if name not in ("seed", "tuned")]
@@ -208,9 +208,9 @@ class TtaRequest:
 
 def run_tta(request: TtaRequest, progress) -> TtaReport:
     """Every recipe asked for, from scratch and fine-tuned; a data problem is a UsageError (exit 2)."""
-    from bench.data import DataError, dataset
-    from bench.plan import check_data_support, resolve_device
-    from bench.report import now_iso
+    from bench.measure.data import DataError, dataset
+    from bench.results.report import now_iso
+    from bench.run.plan import check_data_support, resolve_device
     from envcheck import snapshot
     from envcheck.cli import UsageError
 

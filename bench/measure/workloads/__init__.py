@@ -8,21 +8,21 @@ synchronises with the host inside a step (docs/measurement.md, rule 6).
 
 from __future__ import annotations
 
-from bench.cases import Case
-from bench.worker import Options
-from bench.workloads.base import Step
+from bench.measure.jobs import Options
+from bench.measure.workloads.base import Step
+from bench.results.cases import Case
 
 
 def build_step(case: Case, options: Options, wrap=None) -> Step:
     if case.mode == "infer":
-        from bench.workloads.infer import InferStep
+        from bench.measure.workloads.infer import InferStep
 
         return InferStep(case, options)
-    from bench.workloads.train import LoaderTrainStep, TrainStep
+    from bench.measure.workloads.train import LoaderTrainStep, TrainStep
 
     if case.data != "synthetic-device":
         return LoaderTrainStep(case, options, wrap)
     return TrainStep(case, options, wrap)
 
 
-__all__ = ["Options", "Step", "build_step"]
+__all__ = ["Step", "build_step"]

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.records import RunRecord
+from bench.results.records import RunRecord
 from envcheck.codec import DecodeError, from_jsonable, to_jsonable
 
 JOURNAL_VERSION = 1

@@ -22,9 +22,7 @@ import statistics
 from typing import Any
 
 from bench import config
-from bench.records import CaseRecord, Status
-from bench.report import Report
-from bench.stats import (
+from bench.analysis.stats import (
     Drift,
     RatioEstimate,
     adjust_p_values,
@@ -34,6 +32,8 @@ from bench.stats import (
     ratio_against_baseline,
     ratio_estimate,
 )
+from bench.results.records import CaseRecord, Status
+from bench.results.report import Report
 
 # (label, how to read it from facts): the software and hardware that explain a difference in speed.
 ENV_FIELDS = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bench.compare import CaseComparison, compare_reports
-from bench.records import CaseRecord, Status
-from bench.report import Report
+from bench.analysis.compare import CaseComparison, compare_reports
+from bench.results.records import CaseRecord, Status
+from bench.results.report import Report
 
 
 def labels(reports: list[Report]) -> list[str]:
@@ -33,7 +33,7 @@ class MergedRow:
 
 def merged_rows(reports: list[Report]) -> list[MergedRow]:
     """Each report against the first; separate invocations with the drift of their hardware counted."""
-    from bench.baselines import drift_between
+    from bench.analysis.baselines import drift_between
 
     comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other,
                                                                  drift=drift_between(reports[0], other)).cases}

@@ -10,10 +10,11 @@ import time
 import torch
 
 from bench import config
-from bench.cases import Case
-from bench.records import Generation
-from bench.timing import Clock
-from bench.workloads.base import Options, Step, compile_model
+from bench.measure.jobs import Options
+from bench.measure.timing import Clock
+from bench.measure.workloads.base import Step, compile_model
+from bench.results.cases import Case
+from bench.results.records import Generation
 
 GENERATION_CALLS = 3
 

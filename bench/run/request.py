@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from bench import config
-from bench.cases import check_axes
-from bench.report import Setup
+from bench.results.cases import check_axes
+from bench.results.report import Setup
 from envcheck.cli import UsageError
 from envcheck.files import OutputError, check_output_dir
 from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS

@@ -12,9 +12,9 @@ import io
 import re
 from pathlib import Path
 
-from bench.merge import labels, merged_rows, speedups
-from bench.records import Status
-from bench.report import Report
+from bench.analysis.merge import labels, merged_rows, speedups
+from bench.results.records import Status
+from bench.results.report import Report
 from envcheck.codec import DecodeError, read_json
 from envcheck.files import OutputError, describe, json_text, write_atomic
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 from bench import config
-from bench.cases import Case
-from bench.workloads.base import Options, Step, compile_model
+from bench.measure.jobs import Options
+from bench.measure.workloads.base import Step, compile_model
+from bench.results.cases import Case
 from models.finetune import trainable_parameters
 
 
@@ -60,7 +61,7 @@ class LoaderTrainStep(TrainStep):
 
     def __init__(self, case: Case, options: Options, wrap=None) -> None:
         super().__init__(case, options, wrap)
-        from bench.data import dataset, loader
+        from bench.measure.data import dataset, loader
 
         data = dataset(case.data, options.data_dir, train=True)
         self.loader = loader(data, case.batch_size, device=case.device, shuffle=True,

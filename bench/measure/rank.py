@@ -1,27 +1,22 @@
-"""Data-parallel runs: each run of a data-parallel case is one torchrun launch of this module's ranks.
+"""A data-parallel rank: one run of one data-parallel case under torchrun (`python -m bench.measure.rank`).
 
-`python -m bench run --nproc-per-node N` measures every case on one process (the
-reference) and as an N-process DistributedDataParallel case (NCCL on CUDA, gloo on the
-CPU) whose identity carries the world size and backend. Every rank measures with the
-same protocol; the ranks agree on warm-up and steps per round so that their collectives
-line up; rank 0 gathers each rank's median step and writes the run's record. A rank that
-fails writes what happened beside the result and exits at once; torchrun then stops the
-others (the process-group timeout bounds any collective left waiting). On the CPU each rank
-gets cores / N threads, so N ranks use the cores one reference process uses.
+Every rank measures with the same protocol; the ranks agree on warm-up and steps per round so that their
+collectives line up; rank 0 gathers each rank's median step and writes the run's record. A rank that fails
+writes what happened beside the result and exits at once; torchrun then stops the others (the
+process-group timeout bounds any collective left waiting). bench/run/distributed.py launches it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.records import RunRecord, Status
-from bench.worker import CaseJob, WorkerRequest, prepare_process
+from bench.measure.jobs import CaseJob, WorkerRequest
+from bench.measure.worker import die_with_parent, prepare_process
+from bench.results.records import Status
 from envcheck.codec import from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
 
@@ -73,15 +68,13 @@ def rank_main(request_path: str, result_path: str) -> None:
     request = from_jsonable(WorkerRequest, read_json(Path(request_path)))
     job: CaseJob = request.case
     prepare_process(job.cache_dir)
-    from bench.process import die_with_parent
-
     die_with_parent()  # torchrun's agent is the parent: a killed run leaves no rank behind
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from bench.measure import run_case
-    from bench.worker import cache_state, fault_for, inject, outcome_of
+    from bench.measure.protocol import run_case
+    from bench.measure.worker import cache_state, fault_for, inject, outcome_of
     from envcheck.records import first_line
 
     rank, world_size, local_rank = rank_env()
@@ -121,44 +114,6 @@ def rank_main(request_path: str, result_path: str) -> None:
         write_json_atomic(Path(result_path), to_jsonable(record))
     dist.barrier()
     dist.destroy_process_group()
-
-
-def rank_failures(result_path: Path) -> list[dict]:
-    """The failing ranks' notes, earliest first: the first to fail is the cause."""
-    notes = []
-    for path in result_path.parent.glob(result_path.name + ".rank*"):
-        try:
-            notes.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    return sorted(notes, key=lambda note: note.get("time", 0.0))
-
-
-def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
-    """One run of a data-parallel case under torchrun; None when the run is stopping."""
-    import psutil
-
-    from bench.execute import decoded_record, lost_record
-
-    timeout = job.rules.case_timeout_s * 2 + 60  # N processes start, each may compile
-    env = dict(setup.env)
-    if job.case.device == "cpu" and "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(max(1, (psutil.cpu_count(logical=False) or 1) // launch.nproc_per_node))
-    head = [setup.python, "-m", "torch.distributed.run", *launch.torchrun_args(), "-m", "bench.distributed"]
-    data, exit_ = runner.call(dataclasses.replace(setup, env=env), WorkerRequest("case", case=job), timeout, head)
-    if exit_.stopped:
-        return None
-    record = decoded_record(job, data, exit_, "rank 0")
-    if record is not None:
-        return record
-    if launch.node_rank != 0 and exit_.returncode == 0:
-        return RunRecord(job.index, Status.SKIPPED, f"node {launch.node_rank}: node 0 records the run")
-    failures = rank_failures(runner.last_result)
-    if failures:
-        first = failures[0]
-        return RunRecord(job.index, Status(first["status"]), f"rank {first['rank']} failed: {first['error']}",
-                         duration_s=exit_.seconds)
-    return lost_record(job, exit_, timeout, "torchrun: ")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Harness overhead: bench's median step time against a bare loop over the same step.
 
-    python -m bench.overhead --model resnet18 --batch-size 16 --repeats 5
+    python -m bench.measure.overhead --model resnet18 --batch-size 16 --repeats 5
 
 Both are measured in this process on the same step, alternated (bench, bare, bench,
 bare, ...) so that drift affects both alike. The bare loop is what a person would
@@ -12,11 +12,12 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.cases import Case, check_axes
 from bench.config import SUITE_DEFS
-from bench.measure import device_clock, isolated, prepare
-from bench.timing import measure_rounds
-from bench.workloads import Options, build_step
+from bench.measure.jobs import Options
+from bench.measure.protocol import device_clock, isolated, prepare
+from bench.measure.timing import measure_rounds
+from bench.measure.workloads import build_step
+from bench.results.cases import Case, check_axes
 from envcheck.cli import OneLineParser, UsageError, exit_usage
 
 
@@ -46,7 +47,7 @@ def compare(case: Case, repeats: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = OneLineParser(prog="python -m bench.overhead", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m bench.measure.overhead", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mlp", help="default mlp")
     parser.add_argument("--mode", default="train", help="default train")
     parser.add_argument("--batch-size", type=int, default=64, help="default 64")

@@ -3,7 +3,7 @@
 build -> count FLOPs -> first call (compile, timed as compile_s) -> warm up until
 steady -> calibrate K steps per round -> R timed rounds (with what else used the
 machine) -> latency and generation for inference -> loss and memory.
-Runs in a fresh worker process (bench/worker.py) or a data-parallel rank.
+Runs in a fresh worker process (bench/measure/worker.py) or a data-parallel rank.
 """
 
 from __future__ import annotations
@@ -20,9 +20,19 @@ from collections.abc import Iterator
 import torch
 
 from bench.config import TimingRules
-from bench.records import CompileInfo, Noise, RunRecord, Status, Warmup
-from bench.timing import Agree, Clock, DeviceClock, alone, measure_rounds, steps_for, time_round, warm_until_steady
-from bench.workloads import Options, Step, build_step
+from bench.measure.jobs import Options
+from bench.measure.timing import (
+    Agree,
+    Clock,
+    DeviceClock,
+    alone,
+    measure_rounds,
+    steps_for,
+    time_round,
+    warm_until_steady,
+)
+from bench.measure.workloads import Step, build_step
+from bench.results.records import CompileInfo, Noise, RunRecord, Status, Warmup
 from envcheck.capabilities import PRECISIONS, tf32
 from envcheck.load import CpuLoadMonitor, gpu_load
 
@@ -130,7 +140,7 @@ def finish(step: Step, prepared: Prepared, round_s: list[float], noise: Noise | 
     record.round_s, record.noise = list(round_s), noise
     case = step.case
     if case.mode == "infer":
-        from bench.workloads.infer import measure_generation, measure_latency
+        from bench.measure.workloads.infer import measure_generation, measure_latency
 
         record.latency_s = measure_latency(step, clock, prepared.rules.latency_calls, prepared.rules.latency_max_s)
         if step.spec.kind == "causal-lm":

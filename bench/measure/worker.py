@@ -1,10 +1,10 @@
-"""The worker: a fresh process that does one job and writes its result (`python -m bench.worker REQ OUT`).
+"""The worker: a fresh process that does one job and writes its result (`python -m bench.measure.worker REQ OUT`).
 
 One run of one case per process (docs/measurement.md, rule 10: the unit of replication), so that a
 segfault, an abort or a hang loses one run, peak memory is the run's own, and runs are
 independent samples. The worker turns Python-level failures into a status (oom, failed);
 the executor turns a dead or silent worker into crashed or timeout. The same process
-set-up serves data-parallel ranks (bench/distributed.py).
+set-up serves data-parallel ranks (bench/run/distributed.py).
 
 Jobs: ``case`` (a RunRecord), ``ceilings`` (the matmul ceiling per precision) and
 ``snapshot`` (envcheck's environment of this interpreter).
@@ -12,56 +12,34 @@ Jobs: ``case`` (a RunRecord), ``ceilings`` (the matmul ceiling per precision) an
 
 from __future__ import annotations
 
-import dataclasses
+import ctypes
 import fnmatch
 import os
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
 
-from bench.cases import Case
-from bench.config import TimingRules
-from bench.records import RunRecord, Status
+from bench.measure.jobs import CaseJob, WorkerRequest
+from bench.results.records import RunRecord, Status
 from envcheck.codec import from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
 from envcheck.records import first_line
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 FAULT_ENV = "TORCHRIG_FAULT"  # test-only: "CASE-KEY-GLOB=fault[;...]" (raise, oom, cpu-oom, abort, hang, nan)
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """How the worker was asked to build the case (from the run request)."""
-
-    checkpoint: Path | None = None  # fine-tune from this state dict (else checkpoint_dir/<model>.pt)
-    checkpoint_dir: Path | None = None
-    lora_rank: int = 16
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    data_dir: Path | None = None  # MNIST, for end-to-end cases
-    loader_workers: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class CaseJob:
-    case: Case
-    rules: TimingRules
-    index: int
-    options: Options
-    cache_dir: str | None = None  # this case's inductor cache: empty at its first run (cold), then warm
-
-
-@dataclasses.dataclass(frozen=True)
-class CeilingJob:
-    device: str
-    precisions: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerRequest:
-    kind: str  # case, ceilings, snapshot
-    case: CaseJob | None = None
-    ceilings: CeilingJob | None = None
+def die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the timeout still bounds the worker
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def prepare_process(cache_dir: str | None = None) -> None:
@@ -126,7 +104,7 @@ def run_case_job(job: CaseJob) -> RunRecord:
     try:
         if fault and not fault.startswith("rank"):  # rankN:... faults are for data-parallel ranks
             inject(fault)
-        from bench.measure import run_case, with_losses  # imports torch
+        from bench.measure.protocol import run_case, with_losses  # imports torch
 
         record = run_case(job.case, job.rules, job.options, job.index, cache)
         return with_losses(record, record.loss_start, float("nan")) if fault == "nan" else record
@@ -139,7 +117,7 @@ def handle(request: WorkerRequest):
     if request.kind == "case":
         return run_case_job(request.case)
     if request.kind == "ceilings":
-        from bench.ceiling import measure_ceilings
+        from bench.measure.ceiling import measure_ceilings
 
         return measure_ceilings(request.ceilings.device, request.ceilings.precisions)
     if request.kind == "snapshot":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import Report, ReportError
+from bench.results.report import Report, ReportError
 from envcheck.files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def record(report_file: Path, folder: Path) -> Path:
 def drift_between(base: Report, new: Report, root: Path = BASELINES):
     """The drift between invocations of the hardware both reports ran on, from its baseline set; None when
     they are one invocation (interleaved), ran on different hardware, or the hardware has no set."""
-    from bench.compare import drifts, same_invocation
+    from bench.analysis.compare import drifts, same_invocation
 
     fingerprint = base.fingerprint.id
     folder = folder_for(root, fingerprint)

@@ -11,7 +11,6 @@ with its parent (PR_SET_PDEATHSIG), so a `kill -9` of the executor leaves nothin
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import signal
@@ -21,25 +20,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from envcheck.codec import DecodeError, read_json, to_jsonable
+from bench.measure.jobs import CaseJob
+from bench.measure.worker import die_with_parent
+from bench.results.records import RunRecord, Status
+from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: workers import bench from here
 
 POLL_S = 0.1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has."""
-    parent = os.getppid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the timeout still bounds the worker
-        return
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +144,7 @@ class Runner:
         request_file, result_file = folder / f"{self.count}.request.json", folder / f"{self.count}.result.json"
         self.last_result = result_file
         write_json_atomic(request_file, to_jsonable(request))
-        argv = [*(argv_head or [setup.python, "-m", "bench.worker"]), str(request_file), str(result_file)]
+        argv = [*(argv_head or [setup.python, "-m", "bench.measure.worker"]), str(request_file), str(result_file)]
         exit_ = self.supervisor.run(argv, worker_env(setup), timeout_s, folder / f"{self.count}.log")
         try:
             return read_json(result_file), exit_
@@ -173,3 +163,22 @@ def is_this_interpreter(setup) -> bool:
     virtual environment's python is a link to its base interpreter, and the link is what says which
     environment (site-packages) it runs (resolved, every venv of one base Python looked like this one)."""
     return os.path.abspath(setup.python) == os.path.abspath(sys.executable) and not setup.env
+
+
+# ---------------------------------------------------------------- a process's exit as a run record
+
+
+def decoded_record(job: CaseJob, data, exit_: Exit, who: str) -> RunRecord | None:
+    """The record a worker (or rank 0) wrote, with the process's wall time; None if it wrote none."""
+    if data is None:
+        return None
+    try:
+        return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
+    except DecodeError as error:
+        return RunRecord(job.index, Status.FAILED, f"{who}'s result is unreadable: {error}")
+
+
+def lost_record(job: CaseJob, exit_: Exit, timeout_s: float, prefix: str = "") -> RunRecord:
+    """A run that left no result: it hung past its timeout, or its process died."""
+    status = Status.TIMEOUT if exit_.timed_out else Status.CRASHED
+    return RunRecord(job.index, status, prefix + exit_.describe(timeout_s), duration_s=exit_.seconds)

@@ -14,11 +14,11 @@ import math
 from pathlib import Path
 
 from bench import config
-from bench.baselines import BASELINES, folder_for, load_baseline
-from bench.compare import Comparison, Verdict
-from bench.records import Status
-from bench.report import Report, ReportError
-from bench.request import RunRequest
+from bench.analysis.baselines import BASELINES, folder_for, load_baseline
+from bench.analysis.compare import Comparison, Verdict
+from bench.results.records import Status
+from bench.results.report import Report, ReportError
+from bench.run.request import RunRequest
 from envcheck.cli import UsageError
 from envcheck.files import OutputError
 from envcheck.junit import check_junit_path
@@ -152,10 +152,10 @@ class Validation:
 
 def validate(request: ValidateRequest, progress) -> Validation:
     """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready."""
-    from bench.baselines import record, recorded_runs
-    from bench.compare import compare_reports
-    from bench.execute import execute
-    from bench.plan import resolve_device
+    from bench.analysis.baselines import record, recorded_runs
+    from bench.analysis.compare import compare_reports
+    from bench.run.execute import execute
+    from bench.run.plan import resolve_device
     from envcheck import CheckOptions, build_report, snapshot
     from envcheck.fingerprint import hardware_fingerprint
     from envcheck.junit import write_junit

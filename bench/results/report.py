@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import TimingRules
-from bench.records import CaseRecord, Status
+from bench.results.ceilings import Ceilings
+from bench.results.records import CaseRecord, Status
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import json_text, write_atomic
 from envcheck.fingerprint import Fingerprint, device_name, hardware_fingerprint, slug
@@ -24,6 +25,8 @@ from envcheck.report import Environment
 SCHEMA_VERSION = 2  # 2: replicated runs per case, noise, fingerprints (1: one process, rounds only)
 TOOL = "torchrig.bench"
 TOP_LEVEL = ("machine_info", "commit_info", "benchmarks", "datetime", "version", "schema_version", "torchrig")
+TIMER = "device_synchronized_perf_counter"
+TEST_PATH = "bench/test_bench.py::test_case"
 ENTRY_KEYS = ("group", "name", "fullname", "params", "param", "extra_info", "options", "stats")
 
 
@@ -55,17 +58,6 @@ class RunInfo:
     setup: Setup
     started: str
     distributed: dict[str, Any] | None = None  # the torchrun launch of data-parallel cases
-
-
-@dataclasses.dataclass
-class Ceilings:
-    """The device's matmul rate per precision (docs/measurement.md, rule 8), for MFU."""
-
-    device: str
-    tflops: dict[str, float]
-    unmeasured: dict[str, str] = dataclasses.field(default_factory=dict)  # precision -> why not
-    source: str = "measured"  # measured, cached (same fingerprint and torch), or given
-    sizes: dict[str, int] = dataclasses.field(default_factory=dict)  # the matmul size of each rate
 
 
 @dataclasses.dataclass
@@ -109,15 +101,13 @@ class Report:
         return [record for record in self.cases if record.status is Status.OK]
 
     def mfu(self, record: CaseRecord) -> float | None:
-        tflops = achieved_tflops(record)
+        tflops = record.tflops
         ceiling = self.ceilings.tflops.get(record.case.precision)
         return tflops / ceiling if tflops is not None and ceiling else None
 
     # ------------------------------------------------------------------ writing
 
     def to_json(self) -> dict[str, Any]:
-        from bench.layout import benchmark_entry, machine_info
-
         measured = [r for r in self.cases if r.status is Status.OK]
         return {
             "machine_info": machine_info(self),
@@ -130,8 +120,6 @@ class Report:
         }
 
     def torchrig_block(self) -> dict[str, Any]:
-        from bench.layout import record_json
-
         block = {"tool": TOOL, "environment": to_jsonable(self.environment), "run": to_jsonable(self.run),
                  "ceilings": to_jsonable(self.ceilings),
                  "unmeasured": [record_json(self, r) for r in self.cases if r.status is not Status.OK]}
@@ -221,16 +209,72 @@ class Report:
         )
 
 
-def achieved_tflops(record: CaseRecord) -> float | None:
-    workload = record.workload
-    if workload is None or not workload.flops_per_step or not record.step_s:
-        return None
-    return workload.flops_per_step / record.step_s / 1e12
-
-
 def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def load_reports(paths: list[Path]) -> list[Report]:
-    return [Report.load(path) for path in paths]
+# ---------------------------------------------------------------- pytest-benchmark's side of the layout
+# machine_info, a ``benchmarks`` entry per measured case, and the derived ``summary`` each case record carries
+# for people and jq (the pytest-benchmark front end's hooks use them too).
+
+
+def machine_info(report) -> dict[str, Any]:
+    info = dict(report.pytest_benchmark.get("machine_info") or generated_machine_info())
+    python = report.environment.facts.python  # the interpreter that ran the cases, not the one writing
+    info.update(python_version=python.version, python_implementation=python.implementation)
+    fingerprint = report.fingerprint
+    info["torchrig"] = {"machine_id": report.machine_id, "device": report.device, "device_name": report.device_name,
+                        "fingerprint": fingerprint.id, "fingerprint_fields": [list(f) for f in fingerprint.fields]}
+    return info
+
+
+def generated_machine_info() -> dict[str, Any]:
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+    return pytest_benchmark_generate_machine_info()
+
+
+def summary(report, record: CaseRecord) -> dict[str, Any]:
+    """The case's derived figures, as the tables show them (recomputed on load, never trusted)."""
+    workload = record.workload
+    out: dict[str, Any] = {"runs_ok": len(record.ok_runs), "runs": len(record.runs), "noisy": record.noisy,
+                           "noise_reasons": record.noise_reasons}
+    if workload is None:
+        return out
+    peak = record.peak_memory
+    out.update({
+        "unit": workload.unit, "items_per_s": record.items_per_s, "step_s_median": record.step_s,
+        "run_spread_cv": record.run_spread, "tflops": record.tflops, "mfu": report.mfu(record),
+        "compile_cold_s": record.compile_s("cold"), "compile_warm_s": record.compile_s("warm"),
+        "warmup_unsteady": record.warmup_unsteady, "latency_s": record.latency_percentiles(),
+        "prefill_decode_tokens_per_s": record.generation_rates(),
+        "trainable_fraction": workload.trainable_fraction,
+        "peak_memory_bytes": peak[0] if peak else None, "memory_kind": peak[1] if peak else None,
+    })
+    return out
+
+
+def record_json(report, record: CaseRecord) -> dict[str, Any]:
+    data = to_jsonable(record)
+    data["summary"] = summary(report, record)
+    return data
+
+
+def benchmark_entry(report, record: CaseRecord) -> dict[str, Any]:
+    """A pytest-benchmark 'benchmarks' entry: stats over every round of every run, per step."""
+    from pytest_benchmark.stats import Stats
+
+    stats = Stats()
+    for run in record.ok_runs:
+        for seconds in run.round_s:
+            stats.update(seconds / run.steps_per_round)
+    data = stats.as_dict()
+    data.update(data=list(stats.data), iterations=record.ok_runs[0].steps_per_round)
+    case, rules = record.case, report.run.rules
+    return {
+        "group": case.group, "name": f"test_case[{case.key}]", "fullname": f"{TEST_PATH}[{case.key}]",
+        "params": {"case": case.key}, "param": case.key, "extra_info": record_json(report, record),
+        "options": {"disable_gc": False, "timer": TIMER, "min_rounds": rules.rounds, "max_time": None,
+                    "min_time": rules.min_round_s, "precision": None, "confidence": None, "warmup": True},
+        "stats": data,
+    }

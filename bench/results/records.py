@@ -2,7 +2,7 @@
 
 Plain dataclasses, no torch: the worker fills a RunRecord, the executor groups runs into a
 CaseRecord, and every reader asks these records for numbers (throughput, spread, compile
-time, latency) instead of reading JSON keys. bench/report.py writes and reads them.
+time, latency) instead of reading JSON keys. bench/results/report.py writes and reads them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import statistics
 from typing import Any
 
-from bench.cases import Case
+from bench.results.cases import Case
 from envcheck.load import CpuLoad, GpuLoad
 
 MIN_CLEAN_RUNS = 2  # quiet runs a case needs before noisy ones are set aside
@@ -214,6 +214,14 @@ class CaseRecord:
             return sum(self.workload.items_per_step / statistics.median([run.rank_step_s[r] for run in runs])
                        for r in range(len(runs[0].rank_step_s)))
         return self.workload.items_per_step / self.step_s
+
+    @property
+    def tflops(self) -> float | None:
+        """Achieved TFLOP/s of one process's step (FLOPs counted forward + backward)."""
+        workload = self.workload
+        if workload is None or not workload.flops_per_step or not self.step_s:
+            return None
+        return workload.flops_per_step / self.step_s / 1e12
 
     @property
     def run_spread(self) -> float | None:

@@ -11,13 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from bench.cases import Case, expand, unsupported_reason
-from bench.ceiling import cache_key, cached, describe, store
-from bench.process import Runner, is_this_interpreter
-from bench.records import RunRecord
-from bench.report import Ceilings, Setup
-from bench.request import RunRequest
-from bench.worker import CeilingJob, WorkerRequest
+from bench.measure.jobs import CeilingJob, WorkerRequest
+from bench.results.cases import Case, expand, unsupported_reason
+from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
+from bench.results.records import RunRecord
+from bench.results.report import Setup
+from bench.run.process import Runner, is_this_interpreter
+from bench.run.request import RunRequest
 from envcheck.cli import UsageError
 from envcheck.codec import from_jsonable
 from envcheck.fingerprint import hardware_fingerprint

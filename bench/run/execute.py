@@ -15,14 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.journal import SUFFIX, Entry, Journal
-from bench.plan import Plan, Progress, SetupPlan, make_plan
-from bench.process import Exit, Runner, stop_on_signals
-from bench.records import CaseRecord, RunRecord, Status
-from bench.report import Report, RunInfo, Setup
-from bench.request import RunRequest
-from bench.worker import CaseJob, Options, WorkerRequest
-from envcheck.codec import DecodeError, from_jsonable
+from bench.measure.jobs import CaseJob, Options, WorkerRequest
+from bench.results.journal import SUFFIX, Entry, Journal
+from bench.results.records import CaseRecord, RunRecord, Status
+from bench.results.report import Report, RunInfo, Setup
+from bench.run.distributed import run_distributed
+from bench.run.plan import Plan, Progress, SetupPlan, make_plan
+from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
+from bench.run.request import RunRequest
 from envcheck.files import describe as describe_os_error
 
 
@@ -71,8 +71,6 @@ def resume(path: Path, progress: Progress) -> Outcome:
 
 
 def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress) -> Outcome:
-    from bench.distributed import run_distributed
-
     started = time.perf_counter()
     done = {(e.setup, e.case, e.record.index) for e in entries}
     slots = plan.slots()
@@ -126,22 +124,6 @@ def run_in_worker(runner: Runner, setup: Setup, job: CaseJob) -> RunRecord | Non
     if exit_.stopped:
         return None
     return decoded_record(job, data, exit_, "the worker") or lost_record(job, exit_, timeout)
-
-
-def decoded_record(job: CaseJob, data, exit_: Exit, who: str) -> RunRecord | None:
-    """The record a worker (or rank 0) wrote, with the process's wall time; None if it wrote none."""
-    if data is None:
-        return None
-    try:
-        return dataclasses.replace(from_jsonable(RunRecord, data), duration_s=exit_.seconds)
-    except DecodeError as error:
-        return RunRecord(job.index, Status.FAILED, f"{who}'s result is unreadable: {error}")
-
-
-def lost_record(job: CaseJob, exit_: Exit, timeout_s: float, prefix: str = "") -> RunRecord:
-    """A run that left no result: it hung past its timeout, or its process died."""
-    status = Status.TIMEOUT if exit_.timed_out else Status.CRASHED
-    return RunRecord(job.index, status, prefix + exit_.describe(timeout_s), duration_s=exit_.seconds)
 
 
 def write_reports(plan: Plan, entries: list[Entry], interrupted: bool, wall_s: float):
