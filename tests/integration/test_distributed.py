@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bench.__main__ import main as bench
+from bench.measure.rank import bus_bandwidth
 from bench.results.records import Status
 from bench.results.report import Report
-from bench.measure.rank import bus_bandwidth
 from tests.conftest import FAST
 
 TWO_RANKS = ["--nproc-per-node", "2", "--device", "cpu", "--models", "mlp", "--modes", "train", "--backends", "eager",
