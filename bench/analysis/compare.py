@@ -152,8 +152,7 @@ def compare_case(key: str, base: Side, new: Side, estimate: RatioEstimate | None
         verdict, why = judge(estimate, q, noise or None, margin_pct, alpha)
     else:
         verdict, why = Verdict.NOT_COMPARABLE, f"{base.status.value} -> {new.status.value}"
-    items = record.workload.items_per_step if record.workload else None
-    base_rate = items / statistics.median(base.steps) if comparable and items else None
+    base_rate = statistics.median(r.items_per_s for r in base.records if r.items_per_s) if comparable else None
     return CaseComparison(key, record.case.spec.unit, base.status, new.status, base_rate,
                           record.items_per_s if comparable else None, estimate, q, verdict, why)
 

@@ -52,8 +52,7 @@ def speedups(report: Report) -> dict[str, dict[str, float]]:
                                         ("amp-bf16 vs fp32", "precision", "fp32", "amp-bf16")):
             if getattr(case, field) != fast:
                 continue
-            other = report.find(case.sibling(**{field: slow}).key)
-            if other and other.status is Status.OK:
-                label = case.key.replace(f"-{fast}-", f"-{fast}/{slow}-", 1)
-                out[kind][label] = record.items_per_s / other.items_per_s
+            speed = report.relative_speed(record, **{field: slow})
+            if speed is not None:
+                out[kind][case.key.replace(f"-{fast}-", f"-{fast}/{slow}-", 1)] = speed
     return out

@@ -32,7 +32,7 @@ from bench.measure.timing import (
     warm_until_steady,
 )
 from bench.measure.workloads import Step, build_step
-from bench.results.records import CompileInfo, Noise, RunRecord, Status, Warmup
+from bench.results.records import CompileInfo, Noise, RunRecord, Status, Warmup, Workload
 from envcheck.capabilities import PRECISIONS, tf32
 from envcheck.load import CpuLoadMonitor, gpu_load
 
@@ -99,12 +99,17 @@ def peak_memory(device: str) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "rss-peak"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Prepared:
-    """A step brought up to its timed rounds: FLOPs counted, compiled, warm, calibrated."""
+    """A step brought up to its timed rounds: FLOPs counted, compiled, warm, calibrated. What the run's record
+    will hold of that part; the record itself is built once, when the run is over (``finish``)."""
 
-    record: RunRecord  # filled up to the rounds
+    index: int
     rules: TimingRules
+    workload: Workload
+    compile: CompileInfo | None
+    warmup: Warmup
+    threads: int
     loss_start: float | None
     steps: int  # K, steps per round
     started: float
@@ -115,7 +120,7 @@ def prepare(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock
     started = time.perf_counter()
     workload = step.workload()
     if index == 0:  # a property of the case, the same in every run; counting imports dynamo (1.5 s)
-        workload.flops_per_step = step.count_flops()
+        workload = dataclasses.replace(workload, flops_per_step=step.count_flops())
     compiled = step.case.backend != "eager"
     hits, misses = inductor_cache_counters() if compiled else (0, 0)
     first_s = time_round(step, 1, clock)  # compile happens here
@@ -127,29 +132,30 @@ def prepare(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock
     second_s = time_round(step, 1, clock)
     warmup, step_s = warm_until_steady(step, clock, rules, second_s, agree)
     _, steps = agree(True, steps_for(step_s, rules.min_round_s))
-    # a placeholder round until the real ones are in: an ok record needs them
-    record = RunRecord(index, Status.OK, steps_per_round=steps, round_s=[step_s * steps],
-                       warmup=Warmup(warmup.rounds, round(warmup.seconds, 4), warmup.steady),
-                       compile=compile_info, threads=torch.get_num_threads(), workload=workload)
-    return Prepared(record, rules, loss_start, steps, started)
+    return Prepared(index, rules, workload, compile_info, Warmup(warmup.rounds, round(warmup.seconds, 4),
+                                                                 warmup.steady),
+                    torch.get_num_threads(), loss_start, steps, started)
 
 
 def finish(step: Step, prepared: Prepared, round_s: list[float], noise: Noise | None, clock: Clock) -> RunRecord:
     """The timed rounds recorded, then latency and generation for inference, loss and memory (rule 7)."""
-    record = prepared.record
-    record.round_s, record.noise = list(round_s), noise
     case = step.case
+    latency_s, generation = [], None
     if case.mode == "infer":
         from bench.measure.workloads.infer import measure_generation, measure_latency
 
-        record.latency_s = measure_latency(step, clock, prepared.rules.latency_calls, prepared.rules.latency_max_s)
+        latency_s = measure_latency(step, clock, prepared.rules.latency_calls, prepared.rules.latency_max_s)
         if step.spec.kind == "causal-lm":
-            record.generation = measure_generation(step, clock)
+            generation = measure_generation(step, clock)
     loss_end = step.loss_value()
     step.close()
-    record.peak_memory_bytes, record.memory_kind = peak_memory(case.device)
-    record.duration_s = round(time.perf_counter() - prepared.started, 4)
-    return with_losses(record, prepared.loss_start, loss_end)
+    peak, memory_kind = peak_memory(case.device)
+    status, reason, loss_start, loss_end = judge_losses(prepared.loss_start, loss_end)
+    return RunRecord(prepared.index, status, reason, duration_s=round(time.perf_counter() - prepared.started, 4),
+                     steps_per_round=prepared.steps, round_s=list(round_s), warmup=prepared.warmup,
+                     compile=prepared.compile, loss_start=loss_start, loss_end=loss_end, peak_memory_bytes=peak,
+                     memory_kind=memory_kind, latency_s=latency_s, generation=generation, threads=prepared.threads,
+                     workload=prepared.workload, noise=noise)
 
 
 def measure_run(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock | None = None,
@@ -163,14 +169,22 @@ def measure_run(step: Step, rules: TimingRules, index: int, cache: str, clock: C
     return finish(step, prepared, round_s, monitor.stop(), clock)
 
 
-def with_losses(record: RunRecord, start: float | None, end: float | None) -> RunRecord:
-    """A non-finite loss fails the run (rule 7); it is stored as null with the reason."""
+def judge_losses(start: float | None, end: float | None) -> tuple[Status, str | None, float | None, float | None]:
+    """(status, reason, loss_start, loss_end): a non-finite loss fails the run (rule 7) and is stored as null."""
+    status, reason = Status.OK, None
     for label, loss in (("start", start), ("end", end)):
         if loss is not None and not math.isfinite(loss):
-            record.status, record.reason = Status.FAILED, f"non-finite loss at the {label} of the run ({loss})"
-    record.loss_start = start if start is not None and math.isfinite(start) else None
-    record.loss_end = end if end is not None and math.isfinite(end) else None
-    return record
+            status, reason = Status.FAILED, f"non-finite loss at the {label} of the run ({loss})"
+    finite = [loss if loss is not None and math.isfinite(loss) else None for loss in (start, end)]
+    return status, reason, finite[0], finite[1]
+
+
+def with_losses(record: RunRecord, start: float | None, end: float | None) -> RunRecord:
+    """``record`` with these losses, failed if one is not finite (a test's injected 'nan' fault)."""
+    status, reason, start, end = judge_losses(start, end)
+    if status is Status.OK:
+        return dataclasses.replace(record, loss_start=start, loss_end=end)
+    return dataclasses.replace(record, status=status, reason=reason, loss_start=start, loss_end=end)
 
 
 @contextlib.contextmanager

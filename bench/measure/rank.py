@@ -8,6 +8,7 @@ process-group timeout bounds any collective left waiting). bench/run/distributed
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -108,9 +109,8 @@ def rank_main(request_path: str, result_path: str) -> None:
     dist.all_gather_object(steps, record.step_s if record.status is Status.OK else None)
     rows = measure_allreduce(device, world_size) if job.index == 0 else []
     if rank == 0:
-        if record.status is Status.OK:
-            record.rank_step_s = [s for s in steps if s]
-        record.allreduce = rows
+        ranks = [s for s in steps if s] if record.status is Status.OK else []
+        record = dataclasses.replace(record, rank_step_s=ranks, allreduce=rows)
         write_json_atomic(Path(result_path), to_jsonable(record))
     dist.barrier()
     dist.destroy_process_group()

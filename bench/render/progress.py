@@ -24,8 +24,7 @@ class PrintProgress:
 
     def finished(self, record: RunRecord) -> None:
         if record.status is Status.OK:
-            workload = record.workload
-            text = f" ok {rate(workload.items_per_step / record.step_s)} {workload.unit}/s"
+            text = f" ok {rate(record.items_per_s)} {record.workload.unit}/s"
             if record.compile is not None:
                 text += f", compile {record.compile.seconds:.1f} s ({record.compile.cache})"
             if record.noisy:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from rich.markup import escape
 from rich.table import Table
@@ -36,14 +35,6 @@ class SummaryRow:
     flags: tuple[str, ...]  # noisy, unstable warm-up, emulated precision, and why not ok
 
 
-def break_even_steps(compile_s: float | None, eager_step_s: float | None, step_s: float | None):
-    """compile_s / (eager step - compiled step), or 'never' when compiling does not pay."""
-    if compile_s is None or eager_step_s is None or step_s is None:
-        return None
-    saved = eager_step_s - step_s
-    return math.ceil(compile_s / saved) if saved > 0 else "never"
-
-
 def flags_of(record: CaseRecord) -> tuple[str, ...]:
     flags = []
     if record.status is not Status.OK:
@@ -61,22 +52,15 @@ def summary_rows(report: Report) -> list[SummaryRow]:
     rows = []
     for record in report.cases:
         case, workload = record.case, record.workload
-        reference = report.find(case.sibling(backend="eager", precision="fp32").key)
-        eager_same = report.find(case.sibling(backend="eager").key)
-        compiled = case.backend != "eager"
-        step = record.step_s
-        cold = record.compile_s("cold")
         rows.append(SummaryRow(
             model=case.model,
             case=" ".join([case.mode, case.backend, case.precision, f"bs{case.batch_size}"]
                           + (["channels-last"] if case.channels_last else [])
                           + ([f"ddp{case.world_size}"] if case.world_size > 1 else [])),
-            status=record.status.value, unit=case.spec.unit, items_per_s=record.items_per_s, step_s=step,
+            status=record.status.value, unit=case.spec.unit, items_per_s=record.items_per_s, step_s=record.step_s,
             run_spread=record.run_spread, runs=f"{len(record.ok_runs)}/{len(record.runs)}" if record.runs else "-",
-            speedup=reference.step_s / step if reference and reference is not record and reference.step_s and step
-            else None,
-            compile_cold_s=cold, compile_warm_s=record.compile_s("warm"),
-            break_even=break_even_steps(cold, eager_same.step_s if eager_same else None, step) if compiled else None,
+            speedup=report.speedup(record), compile_cold_s=record.compile_s("cold"),
+            compile_warm_s=record.compile_s("warm"), break_even=report.break_even(record),
             mfu=report.mfu(record), peak_memory=record.peak_memory, latency=record.latency_percentiles(),
             generation=record.generation_rates(),
             trainable_fraction=workload.trainable_fraction if workload and case.mode.startswith("finetune") else None,
@@ -137,9 +121,8 @@ def render_distributed(report: Report, out=None) -> None:
     for column in ("case", "world", "backend", "global", "1 process", "scaling efficiency"):
         table.add_column(column, justify="left" if column == "case" else "right")
     for record in records:
-        single = report.find(record.case.sibling(world_size=1, dist_backend=None).key)
-        reference = single.items_per_s if single else None
-        efficiency = record.items_per_s / (record.case.world_size * reference) if reference else None
+        reference = report.items_per_s(record.case.sibling(world_size=1, dist_backend=None).key)
+        efficiency = report.scaling_efficiency(record)
         table.add_row(record.key, str(record.case.world_size), record.case.dist_backend, rate(record.items_per_s),
                       rate(reference), fmt(efficiency * 100 if efficiency else None, ".1f") + " %")
     out.print(table)

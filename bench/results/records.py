@@ -1,8 +1,9 @@
 """The records of a measurement: one run (a fresh process measuring one case) and one case (its runs).
 
-Plain dataclasses, no torch: the worker fills a RunRecord, the executor groups runs into a
-CaseRecord, and every reader asks these records for numbers (throughput, spread, compile
-time, latency) instead of reading JSON keys. bench/results/report.py writes and reads them.
+Plain frozen dataclasses, no torch: a worker builds its RunRecord once, when the run is over (as
+pyperf's worker builds its Run), the executor groups runs into a CaseRecord, and every reader asks
+these records for numbers (throughput, spread, compile time, latency) instead of reading JSON keys
+or computing its own. bench/results/report.py writes and reads them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _finite_positive(values: list[float], what: str) -> None:
             raise ValueError(f"{what} must be finite and > 0, got {value}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Workload:
     """What one step does; the same in every run of a case."""
 
@@ -58,7 +59,7 @@ class Workload:
         return None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CompileInfo:
     seconds: float  # the first call of the compiled model
     cache: str  # cold: a fresh inductor cache; warm: an earlier run of this case filled it
@@ -66,14 +67,14 @@ class CompileInfo:
     fxgraph_misses: int = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Warmup:
     rounds: int
     seconds: float
     steady: bool  # False: it hit warmup_max_s before three rounds agreed
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Noise:
     """What else used the machine during the timed rounds (docs/measurement.md, rule 11)."""
 
@@ -82,7 +83,7 @@ class Noise:
     reasons: list[str] = dataclasses.field(default_factory=list)  # empty: quiet
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Generation:
     """A language model's inference: prefill of the prompt, then greedy decoding with a KV cache."""
 
@@ -93,7 +94,7 @@ class Generation:
     cache: str  # dynamic, or static (compiled decode)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RunRecord:
     """One fresh process measuring one case."""
 
@@ -139,8 +140,17 @@ class RunRecord:
     def noisy(self) -> bool:
         return bool(self.noise and self.noise.reasons)
 
+    @property
+    def items_per_s(self) -> float | None:
+        """This run's samples/s (tokens/s), all ranks together: each data-parallel rank steps its own batch."""
+        if self.status is not Status.OK:
+            return None
+        if self.rank_step_s:
+            return sum(self.workload.items_per_step / step for step in self.rank_step_s)
+        return self.workload.items_per_step / self.step_s
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(frozen=True)
 class CaseRecord:
     """A case and its runs. ``summary`` is derived when written and ignored when read."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,48 @@ class Report:
     def ok_cases(self) -> list[CaseRecord]:
         return [record for record in self.cases if record.status is Status.OK]
 
+    # ------------------------------------------------------------------ figures relating a case to others
+
     def mfu(self, record: CaseRecord) -> float | None:
+        """Achieved TFLOP/s over the matmul ceiling of the case's precision measured in this run."""
         tflops = record.tflops
         ceiling = self.ceilings.tflops.get(record.case.precision)
         return tflops / ceiling if tflops is not None and ceiling else None
+
+    def items_per_s(self, key: str) -> float | None:
+        """The throughput of the case ``key`` when it was measured here."""
+        record = self.find(key)
+        return record.items_per_s if record and record.status is Status.OK else None
+
+    def relative_speed(self, record: CaseRecord, **axes) -> float | None:
+        """``record``'s throughput over that of its sibling with ``axes`` changed (both measured here)."""
+        key = record.case.sibling(**axes).key
+        other = self.items_per_s(key) if key != record.key else None
+        return record.items_per_s / other if other and record.items_per_s else None
+
+    def speedup(self, record: CaseRecord) -> float | None:
+        """Against eager fp32 of the same model, mode, batch and world size (None for that case itself)."""
+        case = record.case
+        if case.backend == "eager" and case.precision == "fp32":
+            return None
+        return self.relative_speed(record, backend="eager", precision="fp32")
+
+    def break_even(self, record: CaseRecord) -> int | str | None:
+        """Steps until compiling (a cold compile) has paid for itself against eager of the same precision:
+        compile_s / (eager step - compiled step), or 'never' when compiling does not pay."""
+        eager = self.find(record.case.sibling(backend="eager").key)
+        cold = record.compile_s("cold")
+        if record.case.backend == "eager" or cold is None or eager is None or not eager.step_s or not record.step_s:
+            return None
+        saved = eager.step_s - record.step_s
+        return math.ceil(cold / saved) if saved > 0 else "never"
+
+    def scaling_efficiency(self, record: CaseRecord) -> float | None:
+        """A data-parallel case's throughput over world size x its single-process reference's."""
+        if record.case.world_size == 1:
+            return None
+        speed = self.relative_speed(record, world_size=1, dist_backend=None)
+        return speed / record.case.world_size if speed else None
 
     # ------------------------------------------------------------------ writing
 

@@ -14,10 +14,10 @@ def cuda(rate_items_per_s: float, batch: int, runs: int = 3, **fields):
     step = batch / rate_items_per_s
     steps = [step * (1 + 0.001 * (i - runs // 2)) for i in range(runs)]  # the median run is exactly ``step``
     made = record(steps, device="cuda", batch_size=batch, **fields)
-    for run in made.runs:
-        run.workload.items_per_step = batch * made.case.spec.items_per_sample
-        run.loss_end = 0.5
-    return made
+    items = batch * made.case.spec.items_per_sample
+    runs = [dataclasses.replace(run, workload=dataclasses.replace(run.workload, items_per_step=items), loss_end=0.5)
+            for run in made.runs]
+    return dataclasses.replace(made, runs=runs)
 
 
 def quick():
@@ -51,8 +51,8 @@ def test_targets_from_reports():
 
 def test_a_loss_that_does_not_fall_misses_target_10():
     stuck = cuda(4096 / 0.006, 4096, precision="tf32")
-    for run in stuck.runs:
-        run.loss_end = run.loss_start + 0.1
+    stuck = dataclasses.replace(stuck, runs=[dataclasses.replace(run, loss_end=run.loss_start + 0.1)
+                                             for run in stuck.runs])
     targets = {t.name.split()[0]: t for t in evaluate({"quick": report([stuck], device="cuda")}, [], None, None, None)}
     assert targets["10"].passed is False
     assert "not decreasing: ['tf32']" in targets["10"].measured

@@ -3,6 +3,7 @@ file refused with one line naming the file and what is wrong."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jsonschema
@@ -119,10 +120,8 @@ def test_language_model_generation_rates():
     from bench.results.records import CaseRecord, Generation
     from tests.reports import case, run
 
-    runs = [run(0.01, i, items=256) for i in range(3)]
-    for index, current in enumerate(runs):
-        current.generation = Generation(prompt_tokens=128, new_tokens=32, prefill_s=0.1 * (1 + index),
-                                        decode_s=0.31, cache="dynamic")
+    runs = [dataclasses.replace(run(0.01, i, items=256), generation=Generation(
+        prompt_tokens=128, new_tokens=32, prefill_s=0.1 * (1 + i), decode_s=0.31, cache="dynamic")) for i in range(3)]
     record = CaseRecord.from_runs(case(model="llm-tiny", mode="infer", batch_size=2), runs)
     prefill, decode = record.generation_rates()
     assert prefill == 2 * 128 / 0.2 and decode == 2 * 31 / 0.31
