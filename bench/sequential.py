@@ -1,0 +1,114 @@
+"""Group-sequential error spending for replicate-until-decided (docs/measurement.md, rule 14).
+
+`bench run --until-decided` looks at a case after its planned runs, then again after each
+interleaved pair it adds (A B or B A; one run against a baseline set). A test repeated at
+every look at a fixed level would reject far more often than that level: the error is spent
+over the looks instead. Lan-DeMets spending with the Hwang-Shih-DeCani family
+(alpha(t) = alpha (1 - e^(-gamma t)) / (1 - e^(-gamma)); gamma = -4 is O'Brien-Fleming-like,
+1 Pocock-like) on the look number, t_k = k / max_looks, fixed before any data. The boundaries
+are those of the standardised statistics Z_k = S_k / sqrt(I_k), with S a Brownian motion in
+the information I_k = runs per side at look k (the first look at the planned runs, then one
+more per look), found by the Armitage-McPherson-Rowe recursion on a grid; each look's
+boundary is applied as a nominal one-sided level to that look's t-test p-value.
+
+Because the runs added per look are fixed (one pair), a case may stop at any look, for any
+reason (decided, budget spent), without raising its error: a nominal level met at the look
+where it stopped is a crossing of the design's boundary. bench/decision.py runs Holm's
+step-down over cases with these levels (a sequential Holm procedure, Bartroff & Lai 2010).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+from bench import config
+
+GRID_POINTS = 241  # points of the recursion's grid: levels within 0.2 % (relative) of a 1,601-point grid, 25 ms a design
+LOWER_SD = 7.0  # the grid's lower end, in standard deviations of S_k: the mass below is under 1e-11
+
+
+@dataclasses.dataclass(frozen=True)
+class SequentialDesign:
+    """How a report's runs were collected when it was replicated until decided (RunInfo.sequential)."""
+
+    planned_runs: int  # runs per side at the first look
+    max_looks: int = config.SEQUENTIAL_MAX_LOOKS  # the first look and at most max_looks - 1 added runs a side
+    gamma: float = config.SEQUENTIAL_SPENDING_GAMMA
+
+    def __post_init__(self) -> None:
+        if self.planned_runs < 1:
+            raise ValueError(f"planned_runs must be >= 1, got {self.planned_runs}")
+        if self.max_looks < 1:
+            raise ValueError(f"max_looks must be >= 1, got {self.max_looks}")
+        if not math.isfinite(self.gamma):
+            raise ValueError(f"gamma must be finite, got {self.gamma}")
+
+    @property
+    def max_runs(self) -> int:
+        return self.planned_runs + self.max_looks - 1
+
+    def look(self, runs: int) -> int:
+        """The look (1-based) at which a side holds ``runs`` runs: the planned runs are look 1."""
+        return min(max(runs - self.planned_runs, 0) + 1, self.max_looks)
+
+    def level(self, runs: int, alpha: float) -> float:
+        """The nominal one-sided level at the look with ``runs`` runs a side, for a total level alpha."""
+        return nominal_levels(alpha, self.max_looks, self.gamma, self.planned_runs)[self.look(runs) - 1]
+
+
+def spent(alpha: float, fraction: float, gamma: float) -> float:
+    """Hwang-Shih-DeCani error spending: the part of alpha spent by information fraction ``fraction``."""
+    if fraction >= 1:
+        return alpha
+    if gamma == 0:
+        return alpha * fraction
+    return alpha * (1 - math.exp(-gamma * fraction)) / (1 - math.exp(-gamma))
+
+
+@functools.lru_cache(maxsize=8192)
+def nominal_levels(alpha: float, max_looks: int, gamma: float, first_runs: int) -> tuple[float, ...]:
+    """Each look's nominal one-sided level, so that the probability of crossing at look k (and at no
+    earlier one) under the null is the error spent between looks k-1 and k."""
+    import numpy
+    from scipy import optimize, stats
+
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    info = [float(first_runs + k) for k in range(max_looks)]
+    budget = [spent(alpha, (k + 1) / max_looks, gamma) for k in range(max_looks)]
+    levels = [budget[0]]
+    bound = float(stats.norm.isf(budget[0])) * math.sqrt(info[0])  # on the S scale
+    grid = numpy.linspace(-LOWER_SD * math.sqrt(info[0]), bound, GRID_POINTS)
+    density = stats.norm.pdf(grid, scale=math.sqrt(info[0]))
+    for k in range(1, max_looks):
+        step = math.sqrt(info[k] - info[k - 1])
+        weights = density * trapezoid_weights(grid)  # the continuing mass, by the trapezoid rule
+        target = budget[k] - budget[k - 1]
+
+        def crossing(b, grid=grid, weights=weights, step=step):
+            return float(numpy.dot(weights, stats.norm.sf((b - grid) / step)))
+
+        if target <= 1e-14:
+            levels.append(0.0)
+            bound = grid[-1] + 12 * step
+        else:
+            high = grid[-1] + 12 * step
+            low = grid[-1] - 12 * step
+            while crossing(low) < target:
+                low -= 12 * step
+            bound = optimize.brentq(lambda b: crossing(b) - target, low, high, xtol=1e-10)
+            levels.append(float(stats.norm.sf(bound / math.sqrt(info[k]))))
+        new_grid = numpy.linspace(-LOWER_SD * math.sqrt(info[k]), bound, GRID_POINTS)
+        density = (weights[None, :] * stats.norm.pdf((new_grid[:, None] - grid[None, :]) / step) / step).sum(axis=1)
+        grid = new_grid
+    return tuple(levels)
+
+
+def trapezoid_weights(grid):
+    import numpy
+
+    weights = numpy.full(len(grid), grid[1] - grid[0])
+    weights[[0, -1]] /= 2
+    return weights
