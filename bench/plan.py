@@ -17,6 +17,7 @@ from bench.process import Runner, is_this_interpreter
 from bench.records import RunRecord
 from bench.report import Ceilings, Setup
 from bench.request import RunRequest
+from bench.sequential import SequentialDesign
 from bench.worker import CeilingJob, WorkerRequest
 from envcheck.cli import UsageError
 from envcheck.codec import from_jsonable
@@ -51,6 +52,11 @@ class Plan:
     setups: list[SetupPlan]
     work_dir: str  # fine-tune checkpoints and the inductor cache of each case
     started: str
+
+    @property
+    def design(self) -> SequentialDesign:
+        """The looks of --until-decided: the first at the planned runs, then one per added run a side."""
+        return SequentialDesign(self.request.runs_per_case)
 
     def slots(self) -> list[tuple[SetupPlan, Case, int]]:
         """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.config import TimingRules
 from bench.records import CaseRecord, Status
+from bench.sequential import SequentialDesign
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import json_text, write_atomic
 from envcheck.fingerprint import Fingerprint, device_name, hardware_fingerprint, slug
@@ -55,6 +56,7 @@ class RunInfo:
     setup: Setup
     started: str
     distributed: dict[str, Any] | None = None  # the torchrun launch of data-parallel cases
+    sequential: SequentialDesign | None = None  # replicated until decided: how its looks were planned
 
 
 @dataclasses.dataclass
