@@ -155,6 +155,7 @@ MIN_OWN_DRIFT_INVOCATIONS = 5
 # family with this gamma (-4 is O'Brien-Fleming-like, 1 Pocock-like).
 SEQUENTIAL_MAX_LOOKS = 16
 SEQUENTIAL_SPENDING_GAMMA = -2.0
+SEQUENTIAL_ALPHA_SHARE = 0.8  # of alpha a design of several looks spends: t-tests at small df cross z boundaries more
 UNTIL_DECIDED_BUDGET_MIN = 10.0  # default --budget of --until-decided, in minutes of added runs
 # Interleaved sides whose runs pair up (run i of A next to run i of B) are tested on their log ratios from this
 # many pairs on; with fewer, Welch's test, whose twice as many degrees of freedom are worth more.

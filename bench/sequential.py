@@ -54,8 +54,15 @@ class SequentialDesign:
         return min(max(runs - self.planned_runs, 0) + 1, self.max_looks)
 
     def level(self, runs: int, alpha: float) -> float:
-        """The nominal one-sided level at the look with ``runs`` runs a side, for a total level alpha."""
-        return nominal_levels(alpha, self.max_looks, self.gamma, self.planned_runs)[self.look(runs) - 1]
+        """The nominal one-sided level at the look with ``runs`` runs a side, for a total level alpha.
+
+        A design of several looks spends config.SEQUENTIAL_ALPHA_SHARE of alpha: the boundaries are those of z
+        statistics, and t statistics with 2-17 degrees of freedom cross them more often (simulated, 20,000
+        sequences of 16 looks at the null's edge: 5.1-6.1 % for a 5 % design; spending 80 %: 4.2-4.5 %)."""
+        if self.max_looks == 1:
+            return alpha
+        share = alpha * config.SEQUENTIAL_ALPHA_SHARE
+        return nominal_levels(share, self.max_looks, self.gamma, self.planned_runs)[self.look(runs) - 1]
 
 
 def spent(alpha: float, fraction: float, gamma: float) -> float:
