@@ -225,6 +225,12 @@ class CaseRecord:
     def noise_reasons(self) -> list[str]:
         return list(dict.fromkeys(r for run in self.runs if run.noise for r in run.noise.reasons))
 
+    def unstable_runs(self, rules) -> list[RunRecord]:
+        """Ok runs whose rounds vary by pyperf's rules (docs/measurement.md, rule 2): flagged, never failed."""
+        from bench.timing import unstable_reasons
+
+        return [run for run in self.ok_runs if unstable_reasons(run.round_s, rules)]
+
     @property
     def warmup_unsteady(self) -> bool:
         return any(run.warmup and not run.warmup.steady for run in self.ok_runs)
