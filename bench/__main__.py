@@ -1,9 +1,12 @@
 """`python -m bench`: argparse -> request -> execute -> render, one thin cmd_* per verb.
 
-run       0 every case ok or skipped; 1 a case failed, ran out of memory, timed out or crashed,
-          or the disk filled; 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM), reports written
-compare   1 when --fail-above trips on a significant regression
-validate  0 healthy, 1 broken, 3 degraded, 4 inconclusive
+run       0 every case ok or skipped (the matrix informs; compare and validate gate); 1 a case failed, ran
+          out of memory, timed out or crashed, or the disk filled; 128+N stopped by signal N (130 Ctrl-C,
+          143 SIGTERM), reports written
+compare   0 every case decided and none slower; 1 a case shown slower (beyond --fail-above, else by more
+          than 1 %); 4 undecided: a case inconclusive, noisy or not comparable and none slower, or separate
+          invocations whose drift is unknown (--allow-undecided makes 4 a 0)
+validate  0 healthy, 1 broken, 3 degraded, 4 inconclusive (--allow-undecided makes 4 a 0)
 all       2 on bad input: one line, no traceback, nothing already written is lost
 """
 
@@ -39,6 +42,9 @@ def cmd_run(args) -> int:
         except JournalError as error:
             raise UsageError(str(error)) from None
     request = RunRequest.from_args(args)
+    if request.until_decided and len(request.setups) != 2:
+        raise UsageError("--until-decided compares two interleaved setups: pass --setup A=PYTHON --setup B=PYTHON "
+                         "(or use `validate --until-decided` against a baseline)")
     if args.list:
         for key, reason in list_cases(request):
             print(key + (f"  (skipped: {reason})" if reason else ""))
@@ -56,32 +62,51 @@ def load(paths: list[Path]):
         raise UsageError(str(error)) from None
 
 
+EXIT_UNDECIDED = 4
+
+
 def cmd_compare(args) -> int:
     from bench.analysis.baselines import BASELINES, drift_between
     from bench.analysis.compare import compare_reports
     from bench.render.compare import render_comparison
 
-    if args.fail_above is not None and args.fail_above < 0:
-        raise UsageError(f"--fail-above must be >= 0, got {args.fail_above}")
+    if args.fail_above is not None and not 0 <= args.fail_above < 100:
+        raise UsageError(f"--fail-above must be a percentage in [0, 100), got {args.fail_above}")
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
-    exit_code = EXIT_OK
+    codes = []
     for path, new in news:
         margin = args.fail_above if args.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
         drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else None
         comparison = compare_reports(bases, new, base_name=str(args.base), new_name=str(path), alpha=args.alpha,
-                                     margin_pct=margin, drift=drift)
+                                     margin_pct=margin, fail_above_pct=args.fail_above, drift=drift)
         if not comparison.cases:
             raise UsageError(f"{args.base} and {path} share no case; nothing to compare (another suite or device?)")
         render_comparison(comparison)
-        regressions = comparison.regressions(args.fail_above) if args.fail_above is not None else []
-        if regressions:
-            worst = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
-            print(f"compare: FAIL: {len(regressions)} case(s) significantly slower by more than "
-                  f"{args.fail_above:g}%: {worst}")
-            exit_code = EXIT_FAIL
-    return exit_code
+        codes.append(compare_verdict(comparison, args.allow_undecided))
+    return EXIT_FAIL if EXIT_FAIL in codes else max(codes)
+
+
+def compare_verdict(comparison, allow_undecided: bool) -> int:
+    """Print compare's one-line verdict; its exit code: 0 decided and none slower, 1 slower, 4 undecided."""
+    regressions, undecided = comparison.regressions(), comparison.undecided
+    cases = len(comparison.cases)
+    if regressions:
+        worst = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
+        print(f"compare: FAIL: {len(regressions)} of {cases} case(s) slower than "
+              f"{1 - comparison.slower_pct / 100:.3g}x: {worst}")
+        return EXIT_FAIL
+    if comparison.refused:
+        print(f"compare: UNDECIDED: {comparison.refused}" + (" (allowed)" if allow_undecided else ""))
+        return EXIT_OK if allow_undecided else EXIT_UNDECIDED
+    if undecided:
+        print(f"compare: UNDECIDED: {comparison.decided} of {cases} cases decided, none slower; "
+              f"{len(undecided)} inconclusive, noisy or not comparable: add runs (bench run --until-decided) or "
+              "quiet the machine" + (" (allowed)" if allow_undecided else ""))
+        return EXIT_OK if allow_undecided else EXIT_UNDECIDED
+    print(f"compare: OK: all {cases} cases decided, none slower")
+    return EXIT_OK
 
 
 def cmd_summary(args) -> int:
@@ -119,6 +144,10 @@ def cmd_validate(args) -> int:
     if result.recorded:
         print(f"validate: recorded {result.recorded}")
     print(result.decision.line)
+    from bench.run.validate import EXIT_INCONCLUSIVE
+
+    if result.decision.exit_code == EXIT_INCONCLUSIVE and args.allow_undecided:
+        return EXIT_OK
     return result.decision.exit_code
 
 

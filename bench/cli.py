@@ -51,6 +51,12 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      help="fresh processes per case (default per suite: smoke 5, quick 5, full 8)")
     run.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT),
                      help="reports go to OUT/<machine-id>/ (default results)")
+    run.add_argument("--until-decided", action="store_true",
+                     help="after the planned runs, add interleaved runs to undecided cases (closest to a decision "
+                          "first) until each is decided or --budget is spent (run: two --setup; validate: against "
+                          "the baseline)")
+    run.add_argument("--budget", type=finite, metavar="MINUTES", default=config.UNTIL_DECIDED_BUDGET_MIN,
+                     help=f"minutes of added runs for --until-decided (default {config.UNTIL_DECIDED_BUDGET_MIN:g})")
 
 
 def add_case_options(run: argparse.ArgumentParser) -> None:
@@ -105,6 +111,9 @@ def build_parser() -> OneLineParser:
     run.add_argument("--resume", type=Path, metavar="JOURNAL",
                      help="finish an interrupted run from its journal (OUT/*.journal) and write its report(s)")
     run.add_argument("--list", action="store_true", help="list the cases and exit")
+    run.add_argument("--fail-above", type=finite, metavar="PCT",
+                     help="the threshold --until-decided decides at, as compare's (default: slower by more than "
+                          "1 %%, same within 5 %%)")
     scale = run.add_argument_group("data-parallel (torchrun + DistributedDataParallel)")
     scale.add_argument("--nproc-per-node", type=int, help="processes per node; adds a DDP case for each case")
     scale.add_argument("--nnodes", type=int, default=1, help="nodes (default 1)")
@@ -118,7 +127,9 @@ def build_parser() -> OneLineParser:
                          help="exit 1 when a case is significantly slower by more than PCT percent (a CI gate); "
                               "also the +-margin inside which a case is 'same' (default 5)")
     compare.add_argument("--alpha", type=finite, default=config.ALPHA,
-                         help=f"false discovery rate over all cases (default {config.ALPHA})")
+                         help=f"family-wise error over all cases, Holm (default {config.ALPHA})")
+    compare.add_argument("--allow-undecided", action="store_true",
+                         help="exit 0 instead of 4 when a case is inconclusive or noisy and none is slower")
     compare.add_argument("--baselines", type=Path, help="baseline sets by fingerprint, whose spread between "
                          "invocations is counted when two separate runs are compared (default: the repository's)")
 
@@ -150,5 +161,7 @@ def build_parser() -> OneLineParser:
                                "10 on a CPU)")
     validate.add_argument("--record", action="store_true",
                           help="add this run to the baseline for this hardware (when healthy, or to start one)")
+    validate.add_argument("--allow-undecided", action="store_true",
+                          help="exit 0 instead of 4 when the verdict is inconclusive")
     validate.add_argument("--junit-xml", type=Path, metavar="PATH", help="also write JUnit XML for CI systems")
     return parser

@@ -150,4 +150,14 @@ MIN_BASELINE_RUNS = 3  # recorded invocations before validate judges speed: thei
 # hardware's drift pooled over its cases (three back-to-back invocations estimated 0 for 4 of 6 smoke cases
 # that drift by 6-14 % (sd of log means over 20 invocations)).
 MIN_OWN_DRIFT_INVOCATIONS = 5
+# Replicate until decided (rule 14, bench/analysis/sequential.py): a case is looked at after its planned runs and after
+# each added pair, at most SEQUENTIAL_MAX_LOOKS times; the error is spent over the looks by the Hwang-Shih-DeCani
+# family with this gamma (-4 is O'Brien-Fleming-like, 1 Pocock-like).
+SEQUENTIAL_MAX_LOOKS = 16
+SEQUENTIAL_SPENDING_GAMMA = -2.0
+SEQUENTIAL_ALPHA_SHARE = 0.8  # of alpha a design of several looks spends: t-tests at small df cross z boundaries more
+UNTIL_DECIDED_BUDGET_MIN = 10.0  # default --budget of --until-decided, in minutes of added runs
+# Interleaved sides whose runs pair up (run i of A next to run i of B) are tested on their log ratios from this
+# many pairs on; with fewer, Welch's test, whose twice as many degrees of freedom are worth more.
+PAIRED_MIN_PAIRS = 6
 DEFAULT_OUT = "results"

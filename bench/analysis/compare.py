@@ -1,37 +1,44 @@
-"""Compare reports case by case at the level of replication (docs/measurement.md, rule 10).
+"""Compare reports case by case at the level of replication (docs/measurement.md, rules 10 and 14).
 
-Each side of a case is its runs' median step times. Against one report the test is Welch's
-on log run medians; against a baseline set of several recorded reports, the new runs are
-judged against the spread of those reports (drift between invocations counts). The verdict:
+Each side of a case is its runs' median step times. The test fits how the sides were measured
+(bench/analysis/decision.py): interleaved in one invocation, paired by run index (from config.PAIRED_MIN_PAIRS pairs)
+or Welch on log run medians; two separate invocations, Welch with the hardware's drift between invocations
+counted when a baseline set measured it, and no decision at all when it did not; against a baseline set of
+several recorded reports, the new runs against the spread of those invocations. The verdicts:
 
-- faster / slower: the test is significant after the Benjamini-Hochberg adjustment over
-  all cases (q < alpha), and the change is >= 1 %;
-- same: not significant, and the confidence interval of the ratio lies inside +-margin;
-- inconclusive: too few runs (fewer than two a side), or an interval too wide to decide;
-- noisy: a run on either side was measured while the machine was busy (never slower);
+- slower: a one-sided test shows new slower than 1 - fail_above (without a threshold: by more than
+  config.MIN_CHANGE), Holm-adjusted over the cases of the comparison;
+- same: the one-sided bound rules out a slowdown beyond the margin (5 %, or fail_above), Holm-adjusted;
+  faster: that bound is also above 1 + config.MIN_CHANGE;
+- inconclusive: neither, with the smallest change this spread can tell; also too few runs (fewer than two
+  a side), no spread at all, or separate invocations whose drift is unknown;
+- noisy: most runs of a side were measured while the machine was busy (never slower; out of the family);
 - not comparable: a side was not measured (skipped, failed, ...).
 
-Pure computation on Report objects; bench/render/compare.py prints it.
+Reports replicated until decided (RunInfo.sequential) are judged at each case's look with the sequential
+design's levels (bench/analysis/sequential.py). Pure computation on Report objects; bench/render/compare.py prints it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
+import math
 import statistics
 from typing import Any
 
 from bench import config
-from bench.analysis.stats import (
-    Drift,
-    RatioEstimate,
-    adjust_p_values,
-    drift_estimate,
-    pooled_drift,
-    ratio_across_invocations,
-    ratio_against_baseline,
-    ratio_estimate,
+from bench.analysis.decision import (
+    CaseDecision,
+    Evidence,
+    Thresholds,
+    Verdict,
+    across_invocations,
+    against_baseline,
+    decide_family,
+    interleaved,
+    welch,
 )
+from bench.analysis.stats import Drift, RatioEstimate, drift_estimate, pooled_drift
 from bench.results.records import CaseRecord, Status
 from bench.results.report import Report
 
@@ -48,15 +55,6 @@ ENV_FIELDS = (
 )
 
 
-class Verdict(str, enum.Enum):
-    FASTER = "faster"
-    SLOWER = "slower"
-    SAME = "same"
-    INCONCLUSIVE = "inconclusive"
-    NOISY = "noisy"
-    NOT_COMPARABLE = "not comparable"
-
-
 @dataclasses.dataclass(frozen=True)
 class CaseComparison:
     key: str
@@ -65,14 +63,31 @@ class CaseComparison:
     new_status: Status
     base_items_per_s: float | None
     new_items_per_s: float | None
-    estimate: RatioEstimate | None
-    q_value: float | None
-    verdict: Verdict
-    why: str  # what decided the verdict, in words
+    estimate: RatioEstimate | None  # ratio with the bounds the verdict used (None: no test was made)
+    decision: CaseDecision
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.decision.verdict
+
+    @property
+    def why(self) -> str:  # what decided the verdict, in words
+        return self.decision.why
+
+    @property
+    def mde_pct(self) -> float | None:
+        return self.decision.mde_pct
 
     @property
     def change_pct(self) -> float | None:
         return self.estimate.change_pct if self.estimate else None
+
+    @property
+    def undecided(self) -> bool:
+        """Neither faster, slower nor same, and not a case both sides skipped alike."""
+        if self.verdict is Verdict.NOT_COMPARABLE:
+            return not (self.base_status is Status.SKIPPED and self.new_status is Status.SKIPPED)
+        return not self.decision.decided
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +98,24 @@ class Comparison:
     cases: list[CaseComparison]
     only_base: list[str]
     only_new: list[str]
-    margin_pct: float
+    margin_pct: float  # same: a slowdown beyond it ruled out
     alpha: float
     basis: str  # what the test compared: interleaved runs, separate invocations (with or without drift), a set
+    slower_pct: float = config.MIN_CHANGE * 100  # slower: shown beyond it (--fail-above; else any change >= 1 %)
+    refused: str | None = None  # why no case could be decided at all (separate invocations, drift unknown)
 
-    def regressions(self, above_pct: float) -> list[CaseComparison]:
-        """Significant slowdowns by more than ``above_pct`` percent."""
-        return [c for c in self.cases if c.verdict is Verdict.SLOWER and -c.change_pct > above_pct]
+    def regressions(self, above_pct: float | None = None) -> list[CaseComparison]:
+        """Cases shown slower than 1 - slower_pct (and, if given, by more than ``above_pct`` percent)."""
+        return [c for c in self.cases if c.verdict is Verdict.SLOWER
+                and (above_pct is None or -c.change_pct > above_pct)]
+
+    @property
+    def undecided(self) -> list[CaseComparison]:
+        return [c for c in self.cases if c.undecided]
+
+    @property
+    def decided(self) -> int:
+        return sum(1 for c in self.cases if c.decision.decided)
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for c in self.cases if c.verdict is verdict)
@@ -127,46 +153,55 @@ class Side:
     def noisy(self) -> bool:
         return any(r.noisy for r in self.records)
 
-
-def judge(estimate: RatioEstimate | None, q: float | None, noisy: str | None, margin: float,
-          alpha: float) -> tuple[Verdict, str]:
-    if noisy:
-        return Verdict.NOISY, noisy
-    if estimate is None:
-        return Verdict.INCONCLUSIVE, f"fewer than {config.MIN_RUNS_TO_DECIDE} runs on a side: no spread to judge by"
-    interval = f"ratio {estimate.ratio:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
-    if q is not None and q < alpha and abs(estimate.ratio - 1) >= config.MIN_CHANGE:
-        return (Verdict.FASTER if estimate.ratio > 1 else Verdict.SLOWER), f"{interval}, q = {q:.3g}"
-    if 1 - margin / 100 <= estimate.ci_low and estimate.ci_high <= 1 + margin / 100:
-        return Verdict.SAME, f"{interval} within +-{margin:g}%"
-    return Verdict.INCONCLUSIVE, f"{interval} reaches beyond +-{margin:g}% without a significant change"
+    @property
+    def by_index(self) -> dict[int, float]:
+        """Run index -> median step, of the one record of a side (interleaved runs pair up by index)."""
+        return {run.index: run.step_s for r in self.records if r.status is Status.OK for run in r.measured_runs}
 
 
-def compare_case(key: str, base: Side, new: Side, estimate: RatioEstimate | None, q: float | None,
-                 margin_pct: float, alpha: float) -> CaseComparison:
-    record = new.records[0]
-    comparable = base.status is Status.OK and new.status is Status.OK
-    if comparable:
-        noise = "; ".join(f"{name} noisy: {'; '.join(side.noise)}" for name, side in (("base", base), ("new", new))
-                          if side.noisy)
-        verdict, why = judge(estimate, q, noise or None, margin_pct, alpha)
-    else:
-        verdict, why = Verdict.NOT_COMPARABLE, f"{base.status.value} -> {new.status.value}"
+def evidence(key: str, bases: list[Report], new: Report, base: Side, side: Side,
+             drift: dict[str, Drift] | None) -> Evidence:
+    """The test that fits how the sides were measured (bench/analysis/decision.py), or why the case is out of
+    the family.
+
+    Against a baseline set of several recorded reports: the new runs against the spread of those invocations.
+    Sides interleaved in one invocation: paired or Welch. Another invocation on hardware whose drift between
+    invocations is known: Welch with that drift counted; whose drift is unknown: no test (refused)."""
+    if base.status is not Status.OK or side.status is not Status.OK:
+        return Evidence(key, None, (Verdict.NOT_COMPARABLE.value, f"{base.status.value} -> {side.status.value}"))
+    noise = "; ".join(f"{name} noisy: {'; '.join(s.noise)}" for name, s in (("base", base), ("new", side)) if s.noisy)
+    if noise:
+        return Evidence(key, None, (Verdict.NOISY.value, noise))
+    design = new.run.sequential
+    if len(bases) > 1:
+        return Evidence(key, against_baseline([r.run_step_s for r in base.records if r.status is Status.OK],
+                                              side.steps), design=design, runs=len(side.steps))
+    if same_invocation(bases[0], new):
+        base_runs, new_runs = base.by_index, side.by_index
+        return Evidence(key, interleaved(base_runs, new_runs), design=design,
+                        runs=min(len(base_runs), len(new_runs)))
+    moves = (drift or {}).get(key, (drift or {}).get("*"))
+    if moves is not None:
+        return Evidence(key, across_invocations(base.steps, side.steps, moves))
+    return Evidence(key, welch(base.steps, side.steps), (Verdict.INCONCLUSIVE.value, UNKNOWN_DRIFT))
+
+
+UNKNOWN_DRIFT = ("separate invocations whose drift between invocations is unknown: not decided; measure both "
+                 "sides interleaved in one invocation (bench run --setup a=PYTHON --setup b=PYTHON), or record a "
+                 "baseline set for this hardware (bench validate --record)")
+
+
+def case_comparison(key: str, base: Side, side: Side, decision: CaseDecision, alpha: float) -> CaseComparison:
+    record = side.records[0]
+    comparable = base.status is Status.OK and side.status is Status.OK
     base_rate = statistics.median(r.items_per_s for r in base.records if r.items_per_s) if comparable else None
-    return CaseComparison(key, record.case.spec.unit, base.status, new.status, base_rate,
-                          record.items_per_s if comparable else None, estimate, q, verdict, why)
-
-
-def estimate(base: Side, new: Side, invocations: int, confidence: float, drift: Drift | None) -> RatioEstimate | None:
-    """Against a baseline set of several recorded reports: the new runs against the spread of those
-    invocations. Against one report of another invocation on hardware whose drift between invocations is
-    known: Welch with that drift counted. Otherwise (the sides interleaved in one invocation): Welch."""
-    if invocations > 1:
-        return ratio_against_baseline([r.run_step_s for r in base.records if r.status is Status.OK], new.steps,
-                                      confidence)
-    if drift is not None:
-        return ratio_across_invocations(base.steps, new.steps, drift, confidence)
-    return ratio_estimate(base.steps, new.steps, confidence)
+    effect = decision.effect
+    estimate = None
+    if effect is not None and decision.low is not None:
+        estimate = RatioEstimate(math.exp(effect.shift), decision.low, decision.high, decision.p_slower,
+                                 effect.n_base, effect.n_new, 1 - decision.level_slower - decision.level_same)
+    return CaseComparison(key, record.case.spec.unit, base.status, side.status, base_rate,
+                          record.items_per_s if comparable else None, estimate, decision)
 
 
 def same_invocation(a: Report, b: Report) -> bool:
@@ -192,26 +227,25 @@ def drifts(baseline: list[Report]) -> dict[str, Drift]:
 
 def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str = "base", new_name: str = "new",
                     alpha: float = config.ALPHA, margin_pct: float = config.EQUIVALENCE_MARGIN_PCT,
-                    drift: dict[str, Drift] | None = None) -> Comparison:
-    """Every case of ``new`` found in ``bases`` (one report, or a baseline set of several). ``drift``
-    (from drifts()) counts the hardware's drift between two separate invocations."""
+                    fail_above_pct: float | None = None, drift: dict[str, Drift] | None = None) -> Comparison:
+    """Every case of ``new`` found in ``bases`` (one report, or a baseline set of several), decided three ways:
+    slower beyond ``fail_above_pct`` (default: by more than config.MIN_CHANGE), same within ``margin_pct``, or
+    inconclusive. ``drift`` (from drifts()) counts the hardware's drift between two separate invocations."""
     bases = [bases] if isinstance(bases, Report) else list(bases)
+    slower_pct = fail_above_pct if fail_above_pct is not None else config.MIN_CHANGE * 100
+    thresholds = Thresholds(slower_pct / 100, margin_pct / 100)
     base_keys = list(dict.fromkeys(r.key for b in bases for r in b.cases))
     new_keys = [r.key for r in new.cases]
-    prepared = []
-    for key in (k for k in new_keys if k in base_keys):
-        base, side = Side([r for b in bases if (r := b.find(key)) is not None]), Side([new.find(key)])
-        comparable = base.status is Status.OK and side.status is Status.OK
-        moves = (drift or {}).get(key, (drift or {}).get("*"))
-        prepared.append((key, base, side, estimate(base, side, len(bases), 1 - alpha, moves) if comparable
-                         else None))
-    q_values = iter(adjust_p_values([estimate.p_value for *_, estimate in prepared if estimate is not None]))
-    cases = [compare_case(key, base, side, estimate, next(q_values) if estimate else None, margin_pct, alpha)
-             for key, base, side, estimate in prepared]
+    sides = {key: (Side([r for b in bases if (r := b.find(key)) is not None]), Side([new.find(key)]))
+             for key in new_keys if key in base_keys}
+    found = [evidence(key, bases, new, base, side, drift) for key, (base, side) in sides.items()]
+    decisions = decide_family(found, thresholds, alpha)
+    cases = [case_comparison(d.key, *sides[d.key], d, alpha) for d in decisions]
+    refused = UNKNOWN_DRIFT if any(e.excluded and e.excluded[1] == UNKNOWN_DRIFT for e in found) else None
     return Comparison(base_name, new_name, differences(bases[0], new), cases,
                       only_base=[k for k in base_keys if k not in new_keys],
                       only_new=[k for k in new_keys if k not in base_keys], margin_pct=margin_pct, alpha=alpha,
-                      basis=basis(bases, new, drift))
+                      basis=basis(bases, new, drift), slower_pct=slower_pct, refused=refused)
 
 
 def basis(bases: list[Report], new: Report, drift: dict[str, Drift] | None) -> str:

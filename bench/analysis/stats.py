@@ -2,10 +2,10 @@
 
 The unit of replication is a run in a fresh process: each run contributes its median
 step time, never its rounds (rounds of one process share its memory layout, threads and
-clocks, so they are not independent). Two sides are compared with Welch's t-test on the
-logarithms of their run medians, which gives the ratio of geometric means and its
-confidence interval; the p-values of all cases of a comparison are adjusted together
-(Benjamini-Hochberg) before anything is called faster or slower.
+clocks, so they are not independent). These are the two-sided building blocks
+(Welch's t-test on the logarithms of run medians: the ratio of geometric means and its
+confidence interval; drift between invocations); compare and validate decide with the
+one-sided, Holm-adjusted tests of bench/analysis/decision.py (rule 14).
 """
 
 from __future__ import annotations

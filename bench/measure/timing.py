@@ -16,6 +16,7 @@ from typing import Protocol
 from pytest_benchmark.stats import Stats
 
 from bench.config import TimingRules
+from bench.results.records import unstable_reasons
 
 
 class Clock(Protocol):
@@ -121,18 +122,6 @@ class StepStats:
     @property
     def cv(self) -> float:
         return self.stats.stddev / self.stats.mean if self.stats.mean else 0.0
-
-
-def unstable_reasons(values: list[float], rules: TimingRules) -> tuple[str, ...]:
-    """pyperf's rules: std/mean >= 10 %, or min/max >= 50 % off the mean."""
-    mean = statistics.fmean(values)
-    reasons = []
-    if len(values) > 1 and statistics.stdev(values) / mean >= rules.unstable_cv:
-        reasons.append(f"std/mean {statistics.stdev(values) / mean:.0%} >= {rules.unstable_cv:.0%}")
-    for label, value in (("min", min(values)), ("max", max(values))):
-        if abs(value - mean) / mean >= rules.unstable_spread:
-            reasons.append(f"{label} is {abs(value - mean) / mean:.0%} off the mean")
-    return tuple(reasons)
 
 
 def summarize(round_s: list[float], steps_per_round: int, rules: TimingRules) -> StepStats:

@@ -35,7 +35,7 @@ class SummaryRow:
     flags: tuple[str, ...]  # noisy, unstable warm-up, emulated precision, and why not ok
 
 
-def flags_of(record: CaseRecord) -> tuple[str, ...]:
+def flags_of(record: CaseRecord, rules=None) -> tuple[str, ...]:
     flags = []
     if record.status is not Status.OK:
         flags.append(f"{record.status.value}: {record.reason}")
@@ -43,6 +43,9 @@ def flags_of(record: CaseRecord) -> tuple[str, ...]:
         flags.append("noisy: " + "; ".join(record.noise_reasons))
     if record.warmup_unsteady:
         flags.append("warm-up did not settle")
+    if rules is not None and (unstable := record.unstable_runs(rules)):
+        flags.append(f"unstable rounds in {len(unstable)} of {len(record.ok_runs)} runs (std/mean >= "
+                     f"{rules.unstable_cv:.0%} or min/max >= {rules.unstable_spread:.0%} off the mean)")
     if record.precision_native is False:
         flags.append("emulated precision")
     return tuple(flags)
@@ -64,7 +67,7 @@ def summary_rows(report: Report) -> list[SummaryRow]:
             mfu=report.mfu(record), peak_memory=record.peak_memory, latency=record.latency_percentiles(),
             generation=record.generation_rates(),
             trainable_fraction=workload.trainable_fraction if workload and case.mode.startswith("finetune") else None,
-            flags=flags_of(record)))
+            flags=flags_of(record, report.run.rules)))
     return rows
 
 

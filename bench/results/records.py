@@ -14,6 +14,7 @@ import math
 import statistics
 from typing import Any
 
+from bench.config import TimingRules
 from bench.results.cases import Case
 from envcheck.load import CpuLoad, GpuLoad
 
@@ -243,6 +244,10 @@ class CaseRecord:
     def noise_reasons(self) -> list[str]:
         return list(dict.fromkeys(r for run in self.runs if run.noise for r in run.noise.reasons))
 
+    def unstable_runs(self, rules) -> list[RunRecord]:
+        """Ok runs whose rounds vary by pyperf's rules (docs/measurement.md, rule 2): flagged, never failed."""
+        return [run for run in self.ok_runs if unstable_reasons(run.round_s, rules)]
+
     @property
     def warmup_unsteady(self) -> bool:
         return any(run.warmup and not run.warmup.steady for run in self.ok_runs)
@@ -276,6 +281,18 @@ class CaseRecord:
     def loss(self) -> tuple[float, float] | None:
         run = next((r for r in self.ok_runs if r.loss_start is not None and r.loss_end is not None), None)
         return (run.loss_start, run.loss_end) if run else None
+
+
+def unstable_reasons(values: list[float], rules: TimingRules) -> tuple[str, ...]:
+    """pyperf's rules: std/mean >= 10 %, or min/max >= 50 % off the mean."""
+    mean = statistics.fmean(values)
+    reasons = []
+    if len(values) > 1 and statistics.stdev(values) / mean >= rules.unstable_cv:
+        reasons.append(f"std/mean {statistics.stdev(values) / mean:.0%} >= {rules.unstable_cv:.0%}")
+    for label, value in (("min", min(values)), ("max", max(values))):
+        if abs(value - mean) / mean >= rules.unstable_spread:
+            reasons.append(f"{label} is {abs(value - mean) / mean:.0%} off the mean")
+    return tuple(reasons)
 
 
 def latency_percentiles(calls: list[float]) -> dict[str, float]:

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench import config
 from bench.config import TimingRules
 from bench.results.ceilings import Ceilings
 from bench.results.records import CaseRecord, Status
@@ -44,6 +45,32 @@ class Setup:
     env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass(frozen=True)
+class SequentialDesign:
+    """How a report's runs were collected when it was replicated until decided (RunInfo.sequential); the
+    levels of its looks are bench/analysis/sequential.py's."""
+
+    planned_runs: int  # runs per side at the first look
+    max_looks: int = config.SEQUENTIAL_MAX_LOOKS  # the first look and at most max_looks - 1 added runs a side
+    gamma: float = config.SEQUENTIAL_SPENDING_GAMMA
+
+    def __post_init__(self) -> None:
+        if self.planned_runs < 1:
+            raise ValueError(f"planned_runs must be >= 1, got {self.planned_runs}")
+        if self.max_looks < 1:
+            raise ValueError(f"max_looks must be >= 1, got {self.max_looks}")
+        if not math.isfinite(self.gamma):
+            raise ValueError(f"gamma must be finite, got {self.gamma}")
+
+    @property
+    def max_runs(self) -> int:
+        return self.planned_runs + self.max_looks - 1
+
+    def look(self, runs: int) -> int:
+        """The look (1-based) at which a side holds ``runs`` runs: the planned runs are look 1."""
+        return min(max(runs - self.planned_runs, 0) + 1, self.max_looks)
+
+
 @dataclasses.dataclass
 class RunInfo:
     suite: str
@@ -59,6 +86,7 @@ class RunInfo:
     setup: Setup
     started: str
     distributed: dict[str, Any] | None = None  # the torchrun launch of data-parallel cases
+    sequential: SequentialDesign | None = None  # replicated until decided: how its looks were planned
 
 
 @dataclasses.dataclass

@@ -3,7 +3,11 @@
 The runs go in round-robin order (run 1 of every case, then run 2, ...; setups
 alternating A B / B A so that drift lands on all of them), each appended to the journal
 as it finishes; a signal stops the run after the current worker is killed; then one
-report per setup. Nothing here prints: the caller passes a Progress that does.
+report per setup. With --until-decided (rule 14), once the planned runs are done the undecided cases get more
+runs, the case closest to a decision first, one interleaved pair (A B or B A; one run against a baseline set)
+per case and look, until each is decided, reaches the sequential design's last look (bench/analysis/sequential.py) or
+the budget is spent; these runs are journaled like the others, their indices continuing after the planned
+ones, so that --resume finishes them too. Nothing here prints: the caller passes a Progress that does.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import datetime
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from bench.analysis.compare import Comparison
 from bench.measure.jobs import CaseJob, Options, WorkerRequest
+from bench.results.cases import Case
 from bench.results.journal import SUFFIX, Entry, Journal
 from bench.results.records import CaseRecord, RunRecord, Status
 from bench.results.report import Report, RunInfo, Setup
@@ -43,8 +50,12 @@ def journal_path(request: RunRequest) -> Path:
     return request.out / f"{stamp}-{request.suite}{SUFFIX}"
 
 
-def execute(request: RunRequest, progress: Progress) -> Outcome:
-    """Plan, journal and run a request; the reports are written even when a signal stops it."""
+Judge = Callable[[list[Report]], Comparison | None]  # the reports so far -> their comparison (None: nothing to do)
+
+
+def execute(request: RunRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
+    """Plan, journal and run a request; the reports are written even when a signal stops it. ``judge`` decides
+    which cases --until-decided extends (default: the two setups compared with each other)."""
     work_dir = Path(tempfile.mkdtemp(prefix="torchrig-run-"))
     runner = Runner(work_dir)
     with stop_on_signals(runner.supervisor):
@@ -57,7 +68,7 @@ def execute(request: RunRequest, progress: Progress) -> Outcome:
             shutil.rmtree(work_dir, ignore_errors=True)
             return Outcome([], runner.supervisor.stopped_by, None)
         journal = Journal.create(journal_path(request), plan)
-        return run_plan(plan, journal, [], runner, progress)
+        return run_plan(plan, journal, [], runner, progress, judge)
 
 
 def resume(path: Path, progress: Progress) -> Outcome:
@@ -70,37 +81,29 @@ def resume(path: Path, progress: Progress) -> Outcome:
         return run_plan(plan, journal, entries, runner, progress)
 
 
-def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress) -> Outcome:
+class JournalFull(Exception):
+    """The journal refused a finished run; the message says how to go on."""
+
+
+def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
+             judge: Judge | None = None) -> Outcome:
     started = time.perf_counter()
     done = {(e.setup, e.case, e.record.index) for e in entries}
     slots = plan.slots()
-    rules, options = plan.request.rules, job_options(plan)
     error = None
-    for number, (setup_plan, case, index) in enumerate(slots, 1):
-        setup = setup_plan.setup
-        if (setup.label, case.key, index) in done:
-            continue
-        if runner.supervisor.stopped_by is not None:
-            break
-        progress.started(number, len(slots), setup, case, index)
-        cache_dir = str(Path(plan.work_dir) / "inductor" / (setup.label or "default") / case.key)
-        job = CaseJob(case, rules, index, options, cache_dir)
-        if case.world_size > 1:
-            record = run_distributed(runner, setup, job, plan.request.launch)
-        else:
-            record = run_in_worker(runner, setup, job)
-        if record is None:  # killed because the run is stopping: this run is lost, not failed
-            break
-        progress.finished(record)
-        entry = Entry(setup.label, case.key, record)
-        entries.append(entry)
-        try:
-            journal.append(entry)
-        except OSError as failure:
-            error = (f"cannot append to the journal {journal.path}: {describe_os_error(failure)}; the runs "
-                     f"recorded before are kept there: free space, then `python -m bench run --resume {journal.path}`")
-            break
-    complete = {(e.setup, e.case, e.record.index) for e in entries} >= {(s.setup.label, c.key, i) for s, c, i in slots}
+    try:
+        for number, (setup_plan, case, index) in enumerate(slots, 1):
+            if (setup_plan.setup.label, case.key, index) in done:
+                continue
+            if runner.supervisor.stopped_by is not None or not run_one(plan, journal, entries, runner, progress,
+                                                                       setup_plan, case, index, number, len(slots)):
+                break
+        complete = {(e.setup, e.case, e.record.index) for e in entries} >= {(s.setup.label, c.key, i)
+                                                                             for s, c, i in slots}
+        if complete and plan.request.until_decided and runner.supervisor.stopped_by is None:
+            complete = until_decided(plan, journal, entries, runner, progress, judge or setups_judge(plan.request))
+    except JournalFull as failure:
+        error, complete = str(failure), False
     reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
     if complete and reports is not None:
         journal.remove()
@@ -108,6 +111,108 @@ def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner,
     if reports is None:
         error = error or f"cannot write the reports; every finished run is in {journal.path}"
     return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)
+
+
+def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
+            setup_plan: SetupPlan, case: Case, index: int, number: int, total: int) -> bool:
+    """One run of one case, journaled; False when the run is stopping (a signal killed the worker)."""
+
+    setup = setup_plan.setup
+    progress.started(number, total, setup, case, index)
+    cache_dir = str(Path(plan.work_dir) / "inductor" / (setup.label or "default") / case.key)
+    job = CaseJob(case, plan.request.rules, index, job_options(plan), cache_dir)
+    if case.world_size > 1:
+        record = run_distributed(runner, setup, job, plan.request.launch)
+    else:
+        record = run_in_worker(runner, setup, job)
+    if record is None:  # killed because the run is stopping: this run is lost, not failed
+        return False
+    progress.finished(record)
+    entry = Entry(setup.label, case.key, record)
+    entries.append(entry)
+    try:
+        journal.append(entry)
+    except OSError as failure:
+        raise JournalFull(f"cannot append to the journal {journal.path}: {describe_os_error(failure)}; the runs "
+                          f"recorded before are kept there: free space, then `python -m bench run --resume "
+                          f"{journal.path}`") from None
+    return True
+
+
+def setups_judge(request: RunRequest) -> Judge:
+    """The default judge of --until-decided: the second setup against the first, at the request's thresholds."""
+    from bench.analysis.compare import compare_reports
+
+    def judge(reports: list[Report]):
+        if len(reports) != 2:
+            return None
+        return compare_reports(reports[0], reports[1], **request.decision_thresholds())
+
+    return judge
+
+
+def until_decided(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
+                  judge: Judge) -> bool:
+    """Add runs to the undecided cases, closest to a decision first, one pair (a run per setup) per case and
+    look, until every case is decided or at its last look, or the budget is spent. True when it ended without
+    a signal (the reports are complete)."""
+    from bench.analysis.compare import Verdict
+
+    design = plan.design
+    deadline = time.monotonic() + plan.request.budget_min * 60
+    cases = {case.key: case for case in plan.cases}
+    looks = 0
+    while runner.supervisor.stopped_by is None:
+        comparison = judge([build_report(plan, s, entries, False, 0.0) for s in plan.setups])
+        if comparison is None:
+            return True
+        counts = run_counts(entries)
+        waiting = [c for c in comparison.cases if c.verdict in (Verdict.INCONCLUSIVE, Verdict.NOISY)
+                   and (c.estimate is not None or c.verdict is Verdict.NOISY) and c.key in cases
+                   and min(counts.get((s.setup.label, c.key), 0) for s in plan.setups) < design.max_runs]
+        waiting.sort(key=lambda c: c.decision.distance)
+        if looks == 0:
+            progress.note(f"until decided: {comparison.decided} of {len(comparison.cases)} cases decided after the "
+                          f"planned runs; adding runs to {len(waiting)} for up to {plan.request.budget_min:g} min")
+        added = 0
+        for row in waiting:
+            pair = [s for s in plan.setups if row.key not in s.skipped]
+            expected = sum(pair_seconds(entries, s.setup.label, row.key) for s in pair)
+            if time.monotonic() + expected > deadline:
+                continue
+            index = max(counts_index(entries, s.setup.label, row.key) for s in pair) + 1
+            order = pair if index % 2 == 0 else pair[::-1]
+            for setup_plan in order:
+                if not run_one(plan, journal, entries, runner, progress, setup_plan, cases[row.key], index,
+                               len(entries) + 1, len(entries) + 1):
+                    return False
+            added += 1
+        looks += 1
+        if not added:
+            reason = "every case decided or at its last look" if not waiting else "the budget is spent"
+            progress.note(f"until decided: stopped after {looks - 1} look(s): {reason}")
+            return True
+    return False
+
+
+def run_counts(entries: list[Entry]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        counts[(entry.setup, entry.case)] = counts.get((entry.setup, entry.case), 0) + 1
+    return counts
+
+
+def counts_index(entries: list[Entry], setup: str, case: str) -> int:
+    """The highest run index of a case on a setup (-1 with none)."""
+    return max((e.record.index for e in entries if e.setup == setup and e.case == case), default=-1)
+
+
+def pair_seconds(entries: list[Entry], setup: str, case: str) -> float:
+    """What one more run of a case is expected to take: the median wall time of its runs so far."""
+    import statistics
+
+    seconds = [e.record.duration_s for e in entries if e.setup == setup and e.case == case and e.record.duration_s]
+    return statistics.median(seconds) if seconds else 0.0
 
 
 def job_options(plan: Plan) -> Options:
@@ -154,12 +259,13 @@ def build_report(plan: Plan, setup_plan: SetupPlan, entries: list[Entry], interr
         elif case.key in runs:
             native = False if case.key in setup_plan.emulated else None
             records.append(CaseRecord.from_runs(case, sorted(runs[case.key], key=lambda r: r.index), native))
-    finished = sum(1 for r in records if r.status is Status.SKIPPED or len(r.runs) == request.runs_per_case)
+    finished = sum(1 for r in records if r.status is Status.SKIPPED or len(r.runs) >= request.runs_per_case)
     info = RunInfo(suite=request.suite, device=setup_plan.device, label=setup.label or request.label,
                    argv=list(request.argv), cases_planned=len(plan.cases), cases_finished=finished,
                    interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
                    runs=request.runs_per_case, setup=setup, started=plan.started,
-                   distributed=dataclasses.asdict(request.launch) if request.launch else None)
+                   distributed=dataclasses.asdict(request.launch) if request.launch else None,
+                   sequential=plan.design if request.until_decided else None)
     return Report(setup_plan.environment, info, setup_plan.ceilings, records, pytest_benchmark=pytest_benchmark_info())
 
 

@@ -15,7 +15,7 @@ from bench.measure.jobs import CeilingJob, WorkerRequest
 from bench.results.cases import Case, expand, unsupported_reason
 from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
 from bench.results.records import RunRecord
-from bench.results.report import Setup
+from bench.results.report import SequentialDesign, Setup
 from bench.run.process import Runner, is_this_interpreter
 from bench.run.request import RunRequest
 from envcheck.cli import UsageError
@@ -51,6 +51,11 @@ class Plan:
     setups: list[SetupPlan]
     work_dir: str  # fine-tune checkpoints and the inductor cache of each case
     started: str
+
+    @property
+    def design(self) -> SequentialDesign:
+        """The looks of --until-decided: the first at the planned runs, then one per added run a side."""
+        return SequentialDesign(self.request.runs_per_case)
 
     def slots(self) -> list[tuple[SetupPlan, Case, int]]:
         """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""

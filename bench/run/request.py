@@ -109,6 +109,9 @@ class RunRequest:
     ceilings: tuple[tuple[str, float], ...] = ()  # precision -> TFLOP/s given instead of measured
     lora_rank: int = DEFAULT_LORA_RANK
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    until_decided: bool = False  # after the planned runs, add runs to undecided cases (rule 14)
+    budget_min: float = config.UNTIL_DECIDED_BUDGET_MIN  # minutes of added runs at most
+    fail_above: float | None = None  # percent: the threshold --until-decided decides at (as compare's)
     argv: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -151,7 +154,18 @@ class RunRequest:
             errors.append("--lora-targets is empty; expected module names such as q_proj,v_proj")
         if self.label is not None and not self.label.strip():
             errors.append("--label is empty")
+        if not (math.isfinite(self.budget_min) and self.budget_min >= 0):
+            errors.append(f"--budget must be a finite number of minutes >= 0, got {self.budget_min}")
+        if self.fail_above is not None and not (math.isfinite(self.fail_above) and 0 <= self.fail_above < 100):
+            errors.append(f"--fail-above must be a percentage in [0, 100), got {self.fail_above}")
+        if self.until_decided and self.launch is not None:
+            errors.append("--until-decided does not extend data-parallel runs (no --nproc-per-node)")
         return errors + self.setup_errors()
+
+    def decision_thresholds(self) -> dict:
+        """compare_reports' thresholds for the decisions --until-decided aims at (compare's defaults)."""
+        margin = self.fail_above if self.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
+        return {"margin_pct": margin, "fail_above_pct": self.fail_above}
 
     def data_errors(self) -> list[str]:
         if self.data != "mnist":
@@ -185,7 +199,7 @@ class RunRequest:
                             options["rdzv_endpoint"])
         elif options.get("nnodes", 1) != 1 or options.get("rdzv_endpoint"):
             raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
-        renamed = {"case_timeout": "case_timeout_s"}
+        renamed = {"case_timeout": "case_timeout_s", "budget": "budget_min"}
         fields = {renamed.get(name, name): value for name, value in options.items()
                   if renamed.get(name, name) in REQUEST_FIELDS and name not in ("setups", "launch")}
         setups = tuple(parse_setup(text) for text in options.get("setup", ()))

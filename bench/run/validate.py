@@ -2,9 +2,11 @@
 
 envcheck + a suite + a comparison against this hardware's baseline set (found by
 fingerprint in the repository's results/baselines/, whatever the current directory).
-Verdicts and exit codes: healthy 0, broken 1 (envcheck FAIL or a case not measured),
-degraded 3 (a case significantly slower than the baseline beyond the threshold),
-inconclusive 4 (no or too few baseline runs, no case in common, a busy machine, too noisy).
+Verdicts and exit codes (docs/measurement.md, rule 14): healthy 0 (every case's one-sided bound rules
+out a slowdown beyond the threshold), broken 1 (envcheck FAIL or a case not measured), degraded 3 (a
+one-sided test, Holm-adjusted over the cases, shows a case slower than 1 - threshold), inconclusive 4
+(no or too few baseline runs, no case in common, or a case noisy or undecided; --allow-undecided makes
+it 0). --until-decided adds runs to the undecided cases within --budget minutes (bench/run/execute.py).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def decide(env_failures: list[str], broken_cases: list[str], comparison: Compari
     if not comparison.cases:
         return Decision("inconclusive", f"validate: inconclusive: the baseline {baseline} shares no case with this "
                                         "run (another suite or device?)", EXIT_INCONCLUSIVE)
-    regressions = comparison.regressions(fail_above)
+    regressions = comparison.regressions()
     slow = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
     if baseline_runs < config.MIN_BASELINE_RUNS:
         seen = f"; apparently slower: {slow}" if regressions else ""
@@ -100,16 +102,21 @@ def decide(env_failures: list[str], broken_cases: list[str], comparison: Compari
     if regressions:
         return Decision("degraded", f"validate: degraded: {len(regressions)} case(s) significantly slower than "
                                     f"{baseline} by more than {fail_above:g}%: {slow}", EXIT_DEGRADED)
-    noisy = comparison.count(Verdict.NOISY)
-    if noisy:
-        return Decision("inconclusive", f"validate: inconclusive: the machine was busy during {noisy} case(s) "
-                                        "(see their noise); run again on a quiet machine", EXIT_INCONCLUSIVE)
     cases = len(comparison.cases)
-    ruled_out = sum(1 for c in comparison.cases if c.estimate and c.estimate.ci_low >= 1 - fail_above / 100)
-    return Decision("healthy", f"validate: healthy: {cases} cases against {baseline_runs} baseline runs at "
-                               f"{baseline}, none significantly slower by more than {fail_above:g}% (the runs rule "
-                               f"out such a slowdown for {ruled_out} of {cases}; more runs or baseline runs narrow "
-                               "the others)", EXIT_HEALTHY)
+    undecided = comparison.undecided
+    if undecided:
+        noisy = sum(1 for c in undecided if c.verdict is Verdict.NOISY)
+        tells = [c.mde_pct for c in undecided if c.mde_pct is not None]
+        parts = [f"the machine was busy during {noisy} case(s) (see their noise): run again on a quiet machine"] \
+            if noisy else []
+        if len(undecided) > noisy:
+            could = f"; at this spread they could tell >= {min(tells):.0f}%" if tells else ""
+            parts.append(f"{len(undecided) - noisy} case(s) neither shown slower nor ruled out slower beyond "
+                         f"{fail_above:g}%{could}: add runs (--until-decided, --runs) or quiet the machine")
+        return Decision("inconclusive", f"validate: inconclusive: {comparison.decided} of {cases} cases decided; "
+                                        + "; ".join(parts), EXIT_INCONCLUSIVE)
+    return Decision("healthy", f"validate: healthy: all {cases} cases against {baseline_runs} baseline runs at "
+                               f"{baseline} rule out a slowdown beyond {fail_above:g}%", EXIT_HEALTHY)
 
 
 def broken_cases(report) -> list[str]:
@@ -122,7 +129,7 @@ def junit_suites(env_report, comparison: Comparison | None, report, decision: De
     from envcheck.junit import TestCase
 
     rows = {c.key: c for c in comparison.cases} if comparison else {}
-    degraded = {c.key for c in comparison.regressions(fail_above)} if comparison else set()
+    degraded = {c.key for c in comparison.regressions()} if comparison else set()
     cases = []
     for record in report.cases:
         row = rows.get(record.key)
@@ -165,17 +172,25 @@ def validate(request: ValidateRequest, progress) -> Validation:
     location, baseline = load_baseline_for(request, hardware_fingerprint(environment.facts, device).id)
     env_report = build_report(CheckOptions(require_cuda=device == "cuda"))
     progress.show(env_report)
-    outcome = execute(request.run, progress)
+    threshold = request.threshold(device)
+    judge = None
+    if request.run.until_decided and recorded_runs(baseline) >= config.MIN_BASELINE_RUNS:
+        def judge(reports):  # the run so far against the baseline, at validate's threshold
+            return compare_reports(baseline, reports[0], margin_pct=threshold, fail_above_pct=threshold)
+    elif request.run.until_decided:
+        progress.note(f"--until-decided: the baseline holds fewer than {config.MIN_BASELINE_RUNS} recorded runs; "
+                      "measuring the planned runs only")
+        judge = lambda reports: None  # noqa: E731
+    outcome = execute(request.run, progress, judge)
     if not outcome.reports:  # stopped before any case finished
         return Validation(Decision("broken", "validate: stopped before any case ran", 128 + (outcome.stopped_by or 0)),
                           None, None)
     report, path = outcome.reports[0]
     progress.show(report)
-    threshold = request.threshold(device)
     comparison = None
     if baseline:
         comparison = compare_reports(baseline, report, base_name=str(location), new_name=str(path),
-                                     margin_pct=threshold)
+                                     margin_pct=threshold, fail_above_pct=threshold)
         progress.show(comparison)
     env_failures = [r.name for r in env_report.checks if r.status.value == "FAIL"]
     decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline))

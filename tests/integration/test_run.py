@@ -76,3 +76,28 @@ def test_pytest_benchmark_front_end_writes_a_report_the_model_reads(tmp_path):
     assert measured.key == "mlp-train-eager-fp32-bs64-cpu" and measured.items_per_s > 0
     data = json.loads(out.read_text())
     assert data["benchmarks"][0]["stats"]["iterations"] == measured.runs[0].steps_per_round
+
+
+def test_until_decided_adds_interleaved_pairs_to_undecided_cases(tmp_path, capsys):
+    """Two identical setups cannot be called the same within 0.5 % from two runs: pairs are added, journaled
+    with indices after the planned ones, A B / B A, until the (small) budget is spent."""
+    argv = ["run", *MLP, "--modes", "train", "--runs", "2", "--until-decided", "--budget", "1", "--fail-above", "0.5",
+            "--setup", f"a={sys.executable}", "--setup", f"b={sys.executable}", "--out", str(tmp_path)]
+    assert bench(argv) == 0
+    out = capsys.readouterr().out
+    reports = {report.run.label: report for report in map(Report.load, reports_in(tmp_path))}
+    a, b = reports["a"].cases[0], reports["b"].cases[0]
+    indices = [run.index for run in a.runs]
+    assert indices == [run.index for run in b.runs] == list(range(len(indices))) and len(indices) > 2
+    assert reports["a"].run.sequential.planned_runs == 2 and reports["a"].run.runs == 2
+    assert "until decided: 0 of 1 cases decided after the planned runs" in out
+    assert "cases decided" in out  # the merged table says how many
+    order = [line.split("] ")[1].split(":")[0] for line in out.splitlines() if line.startswith("[")]
+    assert order[4:6] == ["a", "b"]  # the first added pair (index 2) in A B order
+    assert not list(tmp_path.glob("*.journal"))
+
+
+def test_until_decided_needs_two_setups(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        bench(["run", *MLP, "--until-decided", "--out", str(tmp_path)])
+    assert stop.value.code == 2

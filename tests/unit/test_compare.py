@@ -19,9 +19,12 @@ def verdict(base, new, **options):
 def test_a_clear_slowdown_is_slower_and_trips_the_gate():
     row = verdict(record(QUICK), record([s * 1.3 for s in QUICK]))
     assert row.verdict is Verdict.SLOWER and row.change_pct == pytest.approx(-23.1, abs=0.2)
-    assert row.q_value < 0.05 and row.estimate.ci_high < 1
-    comparison = compare_reports(report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])]))
-    assert comparison.regressions(10.0) and not comparison.regressions(30.0)
+    assert row.decision.p_slower <= row.decision.level_slower and row.estimate.ci_high < 0.99
+    assert row.decision.effect.method == "Welch"  # five runs a side: fewer than config.PAIRED_MIN_PAIRS
+    base, new = report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])])
+    assert compare_reports(base, new, fail_above_pct=10.0).regressions()
+    beyond = compare_reports(base, new, fail_above_pct=30.0)  # 23 % slower is not shown slower than 0.70x
+    assert not beyond.regressions() and beyond.cases[0].verdict is Verdict.INCONCLUSIVE
 
 
 def test_a_change_under_one_percent_is_never_called():
@@ -32,7 +35,7 @@ def test_a_change_under_one_percent_is_never_called():
 def test_too_few_runs_or_too_much_spread_is_inconclusive():
     assert verdict(record([0.01]), record([0.01])).verdict is Verdict.INCONCLUSIVE
     wide = verdict(record([0.01, 0.02, 0.013]), record([0.011, 0.019, 0.014]))
-    assert wide.verdict is Verdict.INCONCLUSIVE and "beyond +-5%" in wide.why
+    assert wide.verdict is Verdict.INCONCLUSIVE and "could tell >=" in wide.why and wide.mde_pct > 30
 
 
 def test_a_busy_machine_is_noisy_never_slower():
@@ -58,7 +61,7 @@ def test_a_baseline_set_judges_against_the_spread_of_its_invocations():
     within = compare_reports(drifting, report([record([s * 1.05 for s in QUICK])]))
     assert within.cases[0].estimate.n_base == 3  # invocations, not runs
     assert within.cases[0].verdict is not Verdict.SLOWER  # one report alone would have called 5 % slower
-    assert compare_reports(drifting[1], report([record([s * 1.05 for s in QUICK])])).regressions(4.0)
+    assert compare_reports(drifting[1], report([record([s * 1.05 for s in QUICK])]), fail_above_pct=2.0).regressions()
     halved = compare_reports(drifting, report([record([s * 2 for s in QUICK])]))
     assert halved.cases[0].verdict is Verdict.SLOWER
 
@@ -79,7 +82,8 @@ def test_the_basis_of_a_comparison_says_how_drift_was_handled():
     base, new = report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])])
     new.run.started = "2026-11-30T01:00:00+00:00"  # another invocation
     assert "not known" in compare_reports(base, new).basis
-    assert compare_reports(base, new).cases[0].verdict is Verdict.SLOWER  # run level: drift could be called
+    refused = compare_reports(base, new)  # run level, drift could be called: no decision instead
+    assert refused.cases[0].verdict is Verdict.INCONCLUSIVE and refused.refused and "--setup" in refused.refused
     history = [report([record([s * f for s in QUICK])]) for f in (0.8, 1.0, 1.25)]  # a drifting machine
     drift = drifts(history)
     counted = compare_reports(base, new, drift=drift)

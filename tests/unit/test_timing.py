@@ -94,3 +94,15 @@ def test_pyperf_instability_rules():
     assert any("std/mean" in reason for reason in noisy.unstable_reasons)
     assert any(reason.startswith("max is") for reason in noisy.unstable_reasons)
     assert summarize([0.10, 0.105, 0.10, 0.095, 0.10], 1, rules).unstable_reasons == ()
+
+
+def test_a_case_flags_its_unstable_runs_in_the_summary():
+    from bench.render.run import flags_of
+    from tests.reports import record, run
+
+    rules = TimingRules()
+    steady = record([0.01, 0.01])
+    shaky = type(steady)(steady.case, steady.status, None, [run(0.01, 0), run(0.01, 1, jitter=0.6, seed=3)])
+    assert steady.unstable_runs(rules) == [] and not any("unstable" in f for f in flags_of(steady, rules))
+    assert [r.index for r in shaky.unstable_runs(rules)] == [1]
+    assert "unstable rounds in 1 of 2 runs" in " ".join(flags_of(shaky, rules))

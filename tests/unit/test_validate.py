@@ -94,3 +94,10 @@ def test_junit_has_a_testcase_per_check_and_case():
     assert cases["verdict"].find("failure") is not None
     assert int(suites["envcheck"].get("tests")) == len(env_report.checks)
     assert suites["validate"].get("failures") == "3"
+
+
+def test_undecided_is_inconclusive_never_healthy():
+    """Runs too spread to rule out a 10 % slowdown: exit 4, with what the spread could tell."""
+    wide = verdict([0.010, 0.014, 0.008, 0.012, 0.009])
+    assert wide.exit_code == EXIT_INCONCLUSIVE and "0 of 1 cases decided" in wide.line and "could tell >=" in wide.line
+    assert verdict(RUNS).line.startswith("validate: healthy: all 1 cases") and "rule out" in verdict(RUNS).line
