@@ -8,7 +8,6 @@ them interleaved (A B A B) in one `bench run`, and prints one merged table with 
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench.run.matrix import Environment, MatrixError, load_environments  # noqa: E402
+from envcheck.stamps import file_stamp  # noqa: E402
 
 ROOT = Path(__file__).parent
 nox.options.sessions = ["tests"]
@@ -41,7 +41,7 @@ MAIN_JOB = ("--suite", "quick", "--runs", "3", "--until-decided", "--budget", "3
 
 
 def stamp() -> str:
-    return datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    return file_stamp()
 
 
 def install(session: nox.Session, env: Environment, extras: str = "") -> None:

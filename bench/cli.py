@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import config
 from envcheck.cli import OneLineParser
+from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 PROG = "python -m bench"
 
@@ -70,9 +71,11 @@ def add_case_options(run: argparse.ArgumentParser) -> None:
     axes.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                       help="channels-last memory format for convolutional models (default: on for ResNets on CUDA)")
     axes.add_argument("--checkpoint", type=Path, help="state dict to fine-tune from (default: a short pre-training)")
-    axes.add_argument("--lora-rank", type=int, default=16, help="LoRA rank of finetune-lora cases (default 16)")
-    axes.add_argument("--lora-targets", type=comma_list, default=("q_proj", "k_proj", "v_proj", "o_proj"),
-                      help="modules that get LoRA adapters (default the attention projections q,k,v,o_proj)")
+    axes.add_argument("--lora-rank", type=int, default=DEFAULT_LORA_RANK,
+                      help=f"LoRA rank of finetune-lora cases (default {DEFAULT_LORA_RANK})")
+    axes.add_argument("--lora-targets", type=comma_list, default=DEFAULT_LORA_TARGETS,
+                      help=f"modules that get LoRA adapters (default the attention projections "
+                           f"{','.join(DEFAULT_LORA_TARGETS)})")
     timing = run.add_argument_group("timing (default: the suite's rules)")
     timing.add_argument("--rounds", type=int, help="timed rounds per run (at least 5; default 5, full 15)")
     timing.add_argument("--min-round-s", type=finite, metavar="SECONDS", help="K steps per round so that a "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections import Counter
 from typing import Any
 
@@ -12,6 +11,7 @@ from envcheck.codec import to_jsonable
 from envcheck.facts import Facts, collect_facts
 from envcheck.probes import Probes
 from envcheck.records import SCHEMA_VERSION, CheckResult, Status
+from envcheck.stamps import now_iso
 
 TOOL = "torchrig.envcheck"
 
@@ -48,9 +48,6 @@ class EnvReport:
             "checks": [result.as_dict() for result in self.checks],
         }
 
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def build_report(options: CheckOptions | None = None, probes: Probes | None = None) -> EnvReport:

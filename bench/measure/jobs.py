@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.config import TimingRules
 from bench.results.cases import Case
+from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,8 +18,8 @@ class Options:
 
     checkpoint: Path | None = None  # fine-tune from this state dict (else checkpoint_dir/<model>.pt)
     checkpoint_dir: Path | None = None
-    lora_rank: int = 16
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    lora_rank: int = DEFAULT_LORA_RANK
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
     data_dir: Path | None = None  # MNIST, for end-to-end cases
     loader_workers: int = 0
 

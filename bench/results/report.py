@@ -10,7 +10,6 @@ naming the file and the first problem; ``Report.dump`` writes atomically, never 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import json_text, write_atomic
 from envcheck.fingerprint import Fingerprint, device_name, hardware_fingerprint, slug
 from envcheck.report import Environment
+from envcheck.stamps import file_stamp, now_iso
 
 SCHEMA_VERSION = 2  # 2: replicated runs per case, noise, fingerprints (1: one process, rounds only)
 TOOL = "torchrig.bench"
@@ -95,7 +95,7 @@ class Report:
     run: RunInfo
     ceilings: Ceilings
     cases: list[CaseRecord]
-    created: str = dataclasses.field(default_factory=lambda: now_iso())
+    created: str = dataclasses.field(default_factory=now_iso)
     pytest_benchmark: dict[str, Any] = dataclasses.field(default_factory=dict)  # its own fields, kept
 
     @property
@@ -205,7 +205,7 @@ class Report:
 
     def default_path(self, out_dir: Path) -> Path:
         """OUT/<machine-id>/<UTC time>-<suite>[-<label>].json"""
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = file_stamp()
         suffix = f"-{slug(self.run.label)}" if self.run.label else ""
         return Path(out_dir) / self.machine_id / f"{stamp}-{self.run.suite}{suffix}.json"
 
@@ -275,9 +275,6 @@ class Report:
                               "machine_info": from_jsonable(dict[str, Any], data["machine_info"], "$.machine_info")},
         )
 
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------- pytest-benchmark's side of the layout

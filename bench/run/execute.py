@@ -13,7 +13,6 @@ ones, so that --resume finishes them too. Nothing here prints: the caller passes
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import shutil
 import tempfile
 import time
@@ -31,6 +30,7 @@ from bench.run.plan import Plan, Progress, SetupPlan, make_plan
 from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
 from bench.run.request import RunRequest
 from envcheck.files import describe as describe_os_error
+from envcheck.stamps import file_stamp
 
 
 @dataclasses.dataclass
@@ -46,7 +46,7 @@ class Outcome:
 
 
 def journal_path(request: RunRequest) -> Path:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = file_stamp()
     return request.out / f"{stamp}-{request.suite}{SUFFIX}"
 
 

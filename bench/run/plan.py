@@ -6,7 +6,6 @@ precision). The plan is what the journal records first, so that a run can be res
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +21,7 @@ from envcheck.cli import UsageError
 from envcheck.codec import from_jsonable
 from envcheck.fingerprint import hardware_fingerprint
 from envcheck.report import Environment
+from envcheck.stamps import now_iso
 
 SETUP_TIMEOUT_S = 600.0  # a snapshot or the ceilings, in a fresh interpreter on a loaded machine
 
@@ -173,9 +173,6 @@ def check_data_support(request: RunRequest, environment: Environment, who: str) 
     raise UsageError(f"--data {request.data} needs torchvision, which cannot be imported{who} "
                      f"({facts.torchvision_error}); {fix}")
 
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def list_cases(request: RunRequest) -> list[tuple[str, str | None]]:

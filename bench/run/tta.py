@@ -21,6 +21,7 @@ from bench.measure.data import by_labels, loader
 from envcheck.codec import to_jsonable
 from envcheck.files import json_text, write_atomic
 from envcheck.report import Environment
+from envcheck.stamps import file_stamp, now_iso
 from models import get_model
 from models.finetune import prepare_finetune, save_checkpoint, trainable_parameters
 
@@ -202,14 +203,13 @@ class TtaRequest:
                                   loader_workers=self.workers)  # the data and the output folder
 
     def path(self) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = file_stamp()
         return self.out / "tta" / f"{stamp}-tta.json"
 
 
 def run_tta(request: TtaRequest, progress) -> TtaReport:
     """Every recipe asked for, from scratch and fine-tuned; a data problem is a UsageError (exit 2)."""
     from bench.measure.data import DataError, dataset
-    from bench.results.report import now_iso
     from bench.run.plan import check_data_support, resolve_device
     from envcheck import snapshot
     from envcheck.cli import UsageError
