@@ -73,15 +73,12 @@ def bench(request) -> BenchSession:
 
 def report_of(session: BenchSession):
     from bench.results.records import CaseRecord, Status
-    from bench.results.report import Report, RunInfo
+    from bench.results.report import Report
 
     plan, setup = session.plan, session.setup
     records = [session.records.get(case.key) or CaseRecord(case, Status.SKIPPED, setup.skipped.get(case.key, "not run"))
                for case in plan.cases]
-    request = plan.request
-    info = RunInfo(suite=request.suite, device=setup.device, label=None, argv=[], cases_planned=len(plan.cases),
-                   cases_finished=len(records), interrupted=False, wall_s=0.0, rules=request.rules, runs=1,
-                   setup=setup.setup, started=plan.started)
+    info = plan.run_info(setup, finished=len(records), interrupted=False, wall_s=0.0, runs=1)
     return Report(setup.environment, info, setup.ceilings, records)
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +28,9 @@ from pathlib import Path
 from bench.analysis.compare import Verdict, compare_reports
 from bench.results.records import CaseRecord, Status
 from bench.results.report import Report, ReportError
+from bench.run.process import kill_group
 
+STOP_GRACE_S = 60.0  # a stopped bench writes the reports of what finished, then exits
 QUICK_RUNS = ["--runs", "3"]  # the quick suite once, 3 runs a case: 5 minutes of the 9
 FASTEST = ["--models", "cnn", "--modes", "train", "--backends", "compile-max-autotune",
            "--precisions", "amp-bf16", "--batch-sizes", "8192", "--channels-last", "--runs", "1"]
@@ -145,17 +149,14 @@ def cuda_event_fidelity(model: str, backend: str, precision: str, batch: int) ->
 
     from bench.config import SUITE_DEFS
     from bench.measure.jobs import Options
-    from bench.measure.protocol import device_clock, isolated, prepare
+    from bench.measure.protocol import prepared_step
     from bench.measure.timing import time_round
-    from bench.measure.workloads import build_step
     from bench.results.cases import Case
 
     case = Case(model, "train", backend, precision, batch, "cuda")
     rules = SUITE_DEFS["quick"].timing
-    with isolated(case):
-        step = build_step(case, Options())
-        clock = device_clock("cuda")
-        steps = prepare(step, rules, 0, "unknown", clock).steps
+    with prepared_step(case, rules, Options()) as (step, clock, prepared):
+        steps = prepared.steps
         bench_s, event_s = [], []
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         for _ in range(7):
@@ -185,12 +186,16 @@ class Log:
         """Run a command with its output appended to the log; killed after ``timeout_s``."""
         self.print("$ " + " ".join(args))
         start = time.perf_counter()
-        process = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             rc = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            process.terminate()  # bench writes the finished cases on SIGTERM
-            rc = process.wait()
+            os.killpg(process.pid, signal.SIGTERM)  # bench writes the finished cases on SIGTERM
+            try:
+                rc = process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                kill_group(process)  # its workers too: nothing of it outlives the proof's call
+                rc = process.returncode
             self.print(f"stopped after {timeout_s:.0f} s")
         seconds = time.perf_counter() - start
         self.print(f"-> exit {rc} after {seconds:.1f} s")

@@ -14,8 +14,7 @@ import pytest
 
 def test_case(case, bench, benchmark):
     from bench.conftest import report_of
-    from bench.measure.protocol import device_clock, finish, isolated, prepare
-    from bench.measure.workloads import build_step
+    from bench.measure.protocol import finish, prepared_step
     from bench.results.records import CaseRecord, Status
     from bench.results.report import record_json
     from bench.run.execute import job_options
@@ -25,10 +24,7 @@ def test_case(case, bench, benchmark):
         pytest.skip(reason)
     plan = bench.plan
     rules = plan.request.rules
-    with isolated(case):
-        step = build_step(case, job_options(plan))
-        clock = device_clock(case.device)
-        prepared = prepare(step, rules, 0, "unknown", clock)
+    with prepared_step(case, rules, job_options(plan)) as (step, clock, prepared):
         benchmark.group = case.group
         # pytest-benchmark reads its timer from this attribute; ours synchronises the device
         # so that each round ends when the GPU's work does, not when the launches do.

@@ -14,9 +14,8 @@ import time
 
 from bench.config import SUITE_DEFS
 from bench.measure.jobs import Options
-from bench.measure.protocol import device_clock, isolated, prepare
+from bench.measure.protocol import prepared_step
 from bench.measure.timing import measure_rounds
-from bench.measure.workloads import build_step
 from bench.results.cases import Case, check_axes
 from envcheck.cli import OneLineParser, UsageError, exit_usage
 
@@ -32,10 +31,8 @@ def bare_step_s(step, synchronize, steps: int) -> float:
 
 def compare(case: Case, repeats: int) -> dict[str, float]:
     rules = SUITE_DEFS["quick"].timing
-    with isolated(case):
-        step = build_step(case, Options())
-        clock = device_clock(case.device)
-        steps = prepare(step, rules, 0, "unknown", clock).steps
+    with prepared_step(case, rules, Options()) as (step, clock, prepared):
+        steps = prepared.steps
         synchronize = clock.synchronize or (lambda: None)
         harness, bare = [], []
         for _ in range(repeats):

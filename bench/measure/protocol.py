@@ -201,6 +201,17 @@ def isolated(case) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def prepared_step(case, rules: TimingRules, options: Options) -> Iterator[tuple[Step, DeviceClock, Prepared]]:
+    """A step of ``case`` built, compiled, warm and calibrated in this process, for the front ends that time its
+    rounds their own way: pytest-benchmark (bench/test_bench.py), the harness-overhead check and the GPU
+    proof's CUDA events."""
+    with isolated(case):
+        step = build_step(case, options)
+        clock = device_clock(case.device)
+        yield step, clock, prepare(step, rules, 0, "unknown", clock)
+
+
 def run_case(case, rules: TimingRules, options: Options, index: int = 0, cache: str = "cold",
              wrap=None, agree: Agree = alone, own_pid: int | None = None) -> RunRecord:
     """Build and measure one run of ``case`` in this process (the worker's and each rank's job)."""

@@ -24,7 +24,7 @@ from bench.measure.jobs import CaseJob, Options, WorkerRequest
 from bench.results.cases import Case
 from bench.results.journal import SUFFIX, Entry, Journal
 from bench.results.records import CaseRecord, RunRecord, Status
-from bench.results.report import Report, RunInfo, Setup
+from bench.results.report import Report, Setup
 from bench.run.distributed import run_distributed
 from bench.run.plan import Plan, Progress, SetupPlan, make_plan
 from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
@@ -260,12 +260,7 @@ def build_report(plan: Plan, setup_plan: SetupPlan, entries: list[Entry], interr
             native = False if case.key in setup_plan.emulated else None
             records.append(CaseRecord.from_runs(case, sorted(runs[case.key], key=lambda r: r.index), native))
     finished = sum(1 for r in records if r.status is Status.SKIPPED or len(r.runs) >= request.runs_per_case)
-    info = RunInfo(suite=request.suite, device=setup_plan.device, label=setup.label or request.label,
-                   argv=list(request.argv), cases_planned=len(plan.cases), cases_finished=finished,
-                   interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
-                   runs=request.runs_per_case, setup=setup, started=plan.started,
-                   distributed=dataclasses.asdict(request.launch) if request.launch else None,
-                   sequential=plan.design if request.until_decided else None)
+    info = plan.run_info(setup_plan, finished=finished, interrupted=interrupted, wall_s=wall_s)
     return Report(setup_plan.environment, info, setup_plan.ceilings, records, pytest_benchmark=pytest_benchmark_info())
 
 

@@ -14,7 +14,7 @@ from bench.measure.jobs import CeilingJob, WorkerRequest
 from bench.results.cases import Case, expand, unsupported_reason
 from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
 from bench.results.records import RunRecord
-from bench.results.report import SequentialDesign, Setup
+from bench.results.report import RunInfo, SequentialDesign, Setup
 from bench.run.process import Runner, is_this_interpreter
 from bench.run.request import RunRequest
 from envcheck.cli import UsageError
@@ -56,6 +56,17 @@ class Plan:
     def design(self) -> SequentialDesign:
         """The looks of --until-decided: the first at the planned runs, then one per added run a side."""
         return SequentialDesign(self.request.runs_per_case)
+
+    def run_info(self, setup_plan: SetupPlan, *, finished: int, interrupted: bool, wall_s: float,
+                 runs: int | None = None) -> RunInfo:
+        """What a report of ``setup_plan`` says of the run that made it (``runs``: per case, as planned)."""
+        request, setup = self.request, setup_plan.setup
+        return RunInfo(suite=request.suite, device=setup_plan.device, label=setup.label or request.label,
+                       argv=list(request.argv), cases_planned=len(self.cases), cases_finished=finished,
+                       interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
+                       runs=request.runs_per_case if runs is None else runs, setup=setup, started=self.started,
+                       distributed=dataclasses.asdict(request.launch) if request.launch else None,
+                       sequential=self.design if request.until_decided else None)
 
     def slots(self) -> list[tuple[SetupPlan, Case, int]]:
         """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""

@@ -54,7 +54,7 @@ def test_interleaved_setups_write_a_report_each_and_one_merged_table(tmp_path, c
     assert "OMP_NUM_THREADS" not in reports["two"].environment.facts.env
     order = [line.split("] ")[1].split(":")[0] for line in out.splitlines() if line.startswith("[")]
     assert order == ["two", "one", "one", "two"]  # A B, then B A: drift lands on both
-    assert "throughput per report (ratio to the first [95% interval], verdict)" in out
+    assert "throughput per report (ratio to the first [the bounds its verdict used]" in out
 
 
 def test_list_prints_the_cases_and_why_some_are_skipped(capsys):
