@@ -32,11 +32,12 @@ def cmd_run(args) -> int:
     from bench.plan import list_cases
     from bench.render.progress import PrintProgress
     from bench.request import RunRequest
+    from bench.workdir import WorkDirError
 
     if args.resume is not None:
         try:
             return finish_run(resume(args.resume, PrintProgress()))
-        except JournalError as error:
+        except (JournalError, WorkDirError) as error:
             raise UsageError(str(error)) from None
     request = RunRequest.from_args(args)
     if args.list:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
+from bench import workdir
 from bench.journal import SUFFIX, Entry, Journal
 from bench.plan import Plan, Progress, SetupPlan, make_plan
 from bench.process import Exit, Runner, stop_on_signals
@@ -45,11 +46,12 @@ def journal_path(request: RunRequest) -> Path:
 
 def execute(request: RunRequest, progress: Progress) -> Outcome:
     """Plan, journal and run a request; the reports are written even when a signal stops it."""
-    work_dir = Path(tempfile.mkdtemp(prefix="torchrig-run-"))
+    run_id = secrets.token_hex(8)
+    work_dir = workdir.create(run_id)
     runner = Runner(work_dir)
     with stop_on_signals(runner.supervisor):
         try:
-            plan = make_plan(request, runner, progress)
+            plan = dataclasses.replace(make_plan(request, runner, progress), run_id=run_id)
         except BaseException:  # a usage error found while planning: nothing to keep
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
@@ -61,10 +63,11 @@ def execute(request: RunRequest, progress: Progress) -> Outcome:
 
 
 def resume(path: Path, progress: Progress) -> Outcome:
-    """Finish the runs a journal has not recorded, then write the report(s)."""
+    """Finish the runs a journal has not recorded, then write the report(s). Its work folder is used (and
+    removed at the end) only if it is the run's own (WorkDirError otherwise, before anything runs)."""
     journal, plan, entries = Journal.open(path, Plan)
+    plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.run_id, path)))
     runner = Runner(Path(plan.work_dir))
-    Path(plan.work_dir).mkdir(parents=True, exist_ok=True)
     progress.note(f"resuming {path}: {len(entries)} of {len(plan.slots())} runs already recorded")
     with stop_on_signals(runner.supervisor):
         return run_plan(plan, journal, entries, runner, progress)
@@ -106,7 +109,7 @@ def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner,
     reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
     if complete and reports is not None:
         journal.remove()
-        shutil.rmtree(plan.work_dir, ignore_errors=True)
+        workdir.remove_if_ours(plan.work_dir, plan.run_id)
     if reports is None:
         error = error or f"cannot write the reports; every finished run is in {journal.path}"
     return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)

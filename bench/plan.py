@@ -51,6 +51,7 @@ class Plan:
     setups: list[SetupPlan]
     work_dir: str  # fine-tune checkpoints and the inductor cache of each case
     started: str
+    run_id: str = ""  # random; the work folder's marker holds it (bench/workdir.py)
 
     def slots(self) -> list[tuple[SetupPlan, Case, int]]:
         """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""
