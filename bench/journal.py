@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,27 @@ class Journal:
 
     @classmethod
     def open(cls, path: Path, plan_type: type) -> tuple[Journal, Any, list[Entry]]:
-        """The journal's plan and finished runs; a torn last line is cut off so appends stay valid."""
+        """The journal's plan and finished runs. The whole file is proven this tool's journal first (header,
+        plan, every complete line); only then is a torn last line cut off, so that appends stay valid. The
+        file is read and cut through one descriptor: what is cut is the file that was checked, also
+        through a symlink. Nothing is written to a file that fails (JournalError)."""
         path = Path(path)
         try:
-            raw = path.read_bytes()
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as error:
-            raise JournalError(f"{path}: cannot read ({error.strerror})") from None
-        complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) < len(raw):
-            with open(path, "r+b") as handle:
+            raise JournalError(f"{path}: cannot open for reading and appending ({error.strerror})") from None
+        with os.fdopen(fd, "r+b") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise JournalError(f"{path}: not a regular file; expected a torchrig run journal")
+            raw = handle.read()
+            complete = raw[: raw.rfind(b"\n") + 1]
+            plan, entries = cls.parse(path, complete, plan_type)
+            if len(complete) < len(raw):
                 handle.truncate(len(complete))
+        return cls(path), plan, entries
+
+    @staticmethod
+    def parse(path: Path, complete: bytes, plan_type: type) -> tuple[Any, list[Entry]]:
         lines = complete.decode("utf-8", errors="replace").splitlines()
         if not lines:
             raise JournalError(f"{path}: empty; expected a torchrig run journal")
@@ -80,9 +92,9 @@ class Journal:
             plan = from_jsonable(plan_type, header.get("plan"), "$.plan")
             entries = [from_jsonable(Entry, json.loads(line), f"line {number}")
                        for number, line in enumerate(lines[1:], 2)]
-        except (ValueError, DecodeError) as error:  # JSONDecodeError is a ValueError
+        except (ValueError, DecodeError, RecursionError) as error:  # JSONDecodeError is a ValueError
             raise JournalError(f"{path}: {error}") from None
-        return cls(path), plan, entries
+        return plan, entries
 
 
 def fsync_dir(folder: Path) -> None:
