@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench import workdir
-from bench.journal import SUFFIX, Entry, Journal
+from bench.journal import SUFFIX, Entry, Journal, JournalError
 from bench.plan import Plan, Progress, SetupPlan, make_plan
 from bench.process import Exit, Runner, stop_on_signals
 from bench.records import CaseRecord, RunRecord, Status
@@ -40,8 +40,21 @@ class Outcome:
 
 
 def journal_path(request: RunRequest) -> Path:
+    """OUT/<UTC time>-<suite>-<random>.journal: two runs started in one second get different names."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return request.out / f"{stamp}-{request.suite}{SUFFIX}"
+    return request.out / f"{stamp}-{request.suite}-{secrets.token_hex(3)}{SUFFIX}"
+
+
+def create_journal(request: RunRequest, plan: Plan) -> Journal:
+    """A new journal under a name no other journal has (created exclusively, retried on a clash), locked."""
+    for _ in range(100):
+        try:
+            journal = Journal.create(journal_path(request), plan)
+        except FileExistsError:
+            continue
+        journal.lock()
+        return journal
+    raise FileExistsError(f"no free journal name under {request.out}")
 
 
 def execute(request: RunRequest, progress: Progress) -> Outcome:
@@ -58,36 +71,63 @@ def execute(request: RunRequest, progress: Progress) -> Outcome:
         if runner.supervisor.stopped_by is not None:
             shutil.rmtree(work_dir, ignore_errors=True)
             return Outcome([], runner.supervisor.stopped_by, None)
-        journal = Journal.create(journal_path(request), plan)
+        journal = create_journal(request, plan)
         return run_plan(plan, journal, [], runner, progress)
 
 
 def resume(path: Path, progress: Progress) -> Outcome:
     """Finish the runs a journal has not recorded, then write the report(s). Its work folder is used (and
     removed at the end) only if it is the run's own (WorkDirError otherwise, before anything runs)."""
-    journal, plan, entries = Journal.open(path, Plan)
-    plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.run_id, path)))
+    journal, plan, entries = Journal.open(path, Plan, lock=True)
+    try:
+        check_entries(path, plan, entries)
+        plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.run_id, path)))
+    except BaseException:
+        journal.release()
+        raise
     runner = Runner(Path(plan.work_dir))
-    progress.note(f"resuming {path}: {len(entries)} of {len(plan.slots())} runs already recorded")
+    progress.note(f"resuming {path}: {len(entries)} of {plan.slot_count()} runs already recorded")
     with stop_on_signals(runner.supervisor):
         return run_plan(plan, journal, entries, runner, progress)
 
 
+def check_entries(path: Path, plan: Plan, entries: list[Entry]) -> None:
+    """Every journal line is a run of the plan, recorded once (JournalError naming the first that is not):
+    a duplicated or out-of-range line would count as an extra run and narrow the intervals."""
+    seen = set()
+    for number, entry in enumerate(entries, 2):  # line 1 is the header
+        slot = (entry.setup, entry.case, entry.record.index)
+        problem = plan.entry_problem(*slot)
+        if problem is None and slot in seen:
+            problem = f"run {entry.record.index} of {entry.case} is already recorded"
+        if problem:
+            raise JournalError(f"{path}: line {number}: {problem}; expected each run of the plan at most once")
+        seen.add(slot)
+
+
 def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress) -> Outcome:
+    """Run what the journal lacks, holding its lock until the reports are written."""
+    try:
+        return run_slots(plan, journal, entries, runner, progress)
+    finally:
+        journal.release()
+
+
+def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress) -> Outcome:
     from bench.distributed import run_distributed
 
     started = time.perf_counter()
     done = {(e.setup, e.case, e.record.index) for e in entries}
-    slots = plan.slots()
+    total = plan.slot_count()
     rules, options = plan.request.rules, job_options(plan)
     error = None
-    for number, (setup_plan, case, index) in enumerate(slots, 1):
+    for number, (setup_plan, case, index) in enumerate(plan.slots(), 1):
         setup = setup_plan.setup
         if (setup.label, case.key, index) in done:
             continue
         if runner.supervisor.stopped_by is not None:
             break
-        progress.started(number, len(slots), setup, case, index)
+        progress.started(number, total, setup, case, index)
         cache_dir = str(Path(plan.work_dir) / "inductor" / (setup.label or "default") / case.key)
         job = CaseJob(case, rules, index, options, cache_dir)
         if case.world_size > 1:
@@ -105,7 +145,7 @@ def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner,
             error = (f"cannot append to the journal {journal.path}: {describe_os_error(failure)}; the runs "
                      f"recorded before are kept there: free space, then `python -m bench run --resume {journal.path}`")
             break
-    complete = {(e.setup, e.case, e.record.index) for e in entries} >= {(s.setup.label, c.key, i) for s, c, i in slots}
+    complete = len({(e.setup, e.case, e.record.index) for e in entries}) == total  # entries are the plan's runs
     reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
     if complete and reports is not None:
         journal.remove()

@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import tempfile
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Protocol
 
 from bench.cases import Case, expand, unsupported_reason
@@ -53,14 +54,31 @@ class Plan:
     started: str
     run_id: str = ""  # random; the work folder's marker holds it (bench/workdir.py)
 
-    def slots(self) -> list[tuple[SetupPlan, Case, int]]:
-        """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""
-        slots = []
+    def slots(self) -> Iterator[tuple[SetupPlan, Case, int]]:
+        """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA).
+        Generated as they are taken: the plan's memory does not grow with --runs."""
         for index in range(self.request.runs_per_case):
             for position, case in enumerate(self.cases):
                 order = self.setups if (index + position) % 2 == 0 else self.setups[::-1]
-                slots += [(setup, case, index) for setup in order if case.key not in setup.skipped]
-        return slots
+                yield from ((setup, case, index) for setup in order if case.key not in setup.skipped)
+
+    def slot_count(self) -> int:
+        """How many runs the plan holds, without listing them."""
+        per_run = sum(1 for case in self.cases for setup in self.setups if case.key not in setup.skipped)
+        return per_run * self.request.runs_per_case
+
+    def entry_problem(self, setup_label: str, case_key: str, index: int) -> str | None:
+        """Why a journal's run is not one of this plan's (None when it is): another setup, case or run index."""
+        setup = next((s for s in self.setups if s.setup.label == setup_label), None)
+        if setup is None:
+            return f"setup {setup_label!r} is not in the journal's plan"
+        if all(case.key != case_key for case in self.cases):
+            return f"case {case_key!r} is not in the journal's plan"
+        if case_key in setup.skipped:
+            return f"case {case_key} is skipped in setup {setup_label!r}; it has no runs"
+        if not 0 <= index < self.request.runs_per_case:
+            return f"run index {index} of {case_key} is out of range (the plan has runs 0..{self.request.runs_per_case - 1})"
+        return None
 
 
 def snapshot_of(runner: Runner, setup: Setup) -> Environment:

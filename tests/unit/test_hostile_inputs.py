@@ -118,3 +118,92 @@ def test_2_a_journal_with_a_bad_line_in_the_middle_is_refused_before_the_torn_ta
     line = usage_error(capsys, ["run", "--resume", str(path)])
     assert "line 3" in line
     assert path.read_bytes() == before
+
+
+# ---------------------------------------------------------------- 7: a journal line is a run of the plan, once
+
+@pytest.mark.parametrize(("indices", "problem"), [
+    ([0, 0, 1], "line 3: run 0 of mlp-infer-eager-fp32-bs1-cpu is already recorded"),
+    ([0, 1, 7], "line 4: run index 7 of mlp-infer-eager-fp32-bs1-cpu is out of range (the plan has runs 0..1)"),
+])
+def test_7_duplicated_or_out_of_range_journal_lines_are_refused(tmp_path, capsys, indices, problem):
+    plan = make_plan(tmp_path, tmp_path / "gone", runs=2)
+    path = journal_of(tmp_path, plan, [Entry("", CASE.key, run(0.01, i)) for i in indices])
+    before = path.read_bytes()
+    line = usage_error(capsys, ["run", "--resume", str(path)])
+    assert problem in line
+    assert path.read_bytes() == before and not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.json"))
+
+
+def test_7_11_lines_of_another_setup_or_case_are_refused_and_the_count_is_of_valid_lines(tmp_path, capsys):
+    plan = make_plan(tmp_path, tmp_path / "gone", runs=2)
+    path = journal_of(tmp_path, plan, [Entry("", CASE.key, run(0.01, 0)), Entry("B", CASE.key, run(0.01, 1))])
+    assert "line 3: setup 'B' is not in the journal's plan" in usage_error(capsys, ["run", "--resume", str(path)])
+    path = journal_of(tmp_path, plan, [Entry("", CASE.key, run(0.01, 0))], "ok.journal")
+    assert bench(["run", "--resume", str(path)]) == 1  # /usr/bin/python3 has no torch here: the run fails, recorded
+    assert "1 of 2 runs already recorded" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 8: one run or resume of a journal at a time
+
+def test_8_a_second_resume_of_a_journal_in_use_names_the_holder_and_changes_nothing(tmp_path, capsys):
+    plan = make_plan(tmp_path, tmp_path / "gone", runs=2)
+    path = journal_of(tmp_path, plan)
+    holder, _, _ = Journal.open(path, Plan, lock=True)
+    with open(path, "a") as handle:
+        handle.write('{"setup": "", "ca')  # the holder is mid-write: the second resume must not cut it
+    before = path.read_bytes()
+    try:
+        line = usage_error(capsys, ["run", "--resume", str(path)])
+        assert f"in use by another torchrig run (PID {os.getpid()})" in line
+        assert path.read_bytes() == before
+    finally:
+        holder.release()
+    assert not holder.holder_file.exists()
+    Journal.open(path, Plan, lock=True)[0].release()  # free again once released
+
+
+# ---------------------------------------------------------------- 9: journal names never clash
+
+def test_9_journals_of_runs_started_in_one_second_get_different_names(tmp_path):
+    from bench.execute import create_journal
+
+    plan = make_plan(tmp_path, tmp_path / "w")
+    journals = [create_journal(plan.request, plan) for _ in range(20)]
+    try:
+        assert len({j.path for j in journals}) == 20 and all(j.path.exists() for j in journals)
+    finally:
+        for journal in journals:
+            journal.release()
+
+
+# ---------------------------------------------------------------- 10: upper bounds, a plan that does not grow
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--runs", "1000000000"], "--runs must be in 1..10000, got 1000000000"),
+    (["--rounds", "99999999999"], "--rounds must be in 5..10000, got 99999999999"),
+    (["--min-round-s", "1e9"], "--min-round-s must be at most 600 s, got 1e+09"),
+    (["--warmup-max-s", "1e9"], "--warmup-max-s must be at most 3600 s"),
+    (["--case-timeout", "1e12"], "--case-timeout must be at most 604800 s"),
+    (["--batch-sizes", "99999999999"], "batch size must be in 1..1048576, got 99999999999"),
+    (["--loader-workers", "100000"], "--loader-workers must be in 0..256"),
+    (["--lora-rank", "99999999"], "--lora-rank must be in 1..65536"),
+    (["--ceilings", "fp32=1e300"], "--ceilings expects PRECISION=TFLOPS"),
+])
+def test_10_absurd_sizes_are_refused_in_one_line(tmp_path, capsys, flags, message):
+    assert message in usage_error(capsys, ["run", "--out", str(tmp_path), *flags])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_10_the_plans_memory_does_not_grow_with_runs(tmp_path):
+    import tracemalloc
+
+    cases = [CASE, Case("mlp", "infer", "eager", "fp32", 2, "cpu")]
+    plan = make_plan(tmp_path, tmp_path / "w", runs=10_000, cases=cases)
+    tracemalloc.start()
+    assert plan.slot_count() == 20_000
+    first = next(iter(plan.slots()))
+    assert sum(1 for _ in plan.slots()) == 20_000
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert first[2] == 0 and peak < 64 * 1024  # a list of 20,000 slots alone is over 1 MB
