@@ -126,27 +126,30 @@ class RunRequest:
                                    ("data", self.data, config.DATA_SOURCES)):
             if value not in valid:
                 errors.append(f"--{name} {value!r} is not one of {', '.join(valid)}")
-        if self.rounds is not None and self.rounds < 5:
-            errors.append(f"--rounds must be at least 5, got {self.rounds}")
-        if self.runs is not None and self.runs < 1:
-            errors.append(f"--runs must be at least 1, got {self.runs}")
-        for flag, value, zero_ok in (("--min-round-s", self.min_round_s, False),
-                                     ("--warmup-max-s", self.warmup_max_s, True),
-                                     ("--case-timeout", self.case_timeout_s, False)):
+        limits = config.LIMITS
+        if self.rounds is not None and not 5 <= self.rounds <= limits["rounds"]:
+            errors.append(f"--rounds must be in 5..{limits['rounds']}, got {self.rounds}")
+        if self.runs is not None and not 1 <= self.runs <= limits["runs"]:
+            errors.append(f"--runs must be in 1..{limits['runs']}, got {self.runs}")
+        for flag, value, zero_ok, limit in (("--min-round-s", self.min_round_s, False, limits["min_round_s"]),
+                                            ("--warmup-max-s", self.warmup_max_s, True, limits["warmup_max_s"]),
+                                            ("--case-timeout", self.case_timeout_s, False, limits["case_timeout_s"])):
             if value is not None and not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
                 errors.append(f"{flag} must be a finite number {'>=' if zero_ok else '>'} 0, got {value}")
+            elif value is not None and value > limit:
+                errors.append(f"{flag} must be at most {limit:g} s, got {value:g}")
         for precision, tflops in self.ceilings:
-            if precision not in config.PRECISIONS or not (math.isfinite(tflops) and tflops > 0):
+            if precision not in config.PRECISIONS or not (math.isfinite(tflops) and 0 < tflops <= limits["tflops"]):
                 errors.append(f"--ceilings expects PRECISION=TFLOPS with a positive rate, got {precision}={tflops}")
         if self.checkpoint is not None and not self.checkpoint.is_file():
             errors.append(f"--checkpoint {self.checkpoint}: no such file; expected a state dict saved by torch.save")
         errors += self.data_errors()
-        if self.loader_workers is not None and self.loader_workers < 0:
-            errors.append(f"--loader-workers must be >= 0, got {self.loader_workers}")
+        if self.loader_workers is not None and not 0 <= self.loader_workers <= limits["loader_workers"]:
+            errors.append(f"--loader-workers must be in 0..{limits['loader_workers']}, got {self.loader_workers}")
         if self.launch is not None:
             errors += self.launch.errors()
-        if self.lora_rank < 1:
-            errors.append(f"--lora-rank must be >= 1, got {self.lora_rank}")
+        if not 1 <= self.lora_rank <= limits["lora_rank"]:
+            errors.append(f"--lora-rank must be in 1..{limits['lora_rank']}, got {self.lora_rank}")
         if not self.lora_targets:
             errors.append("--lora-targets is empty; expected module names such as q_proj,v_proj")
         if self.label is not None and not self.label.strip():
