@@ -15,6 +15,7 @@ from pathlib import Path
 from bench import config
 from bench.cli import PROG, build_parser
 from envcheck.cli import EXIT_FAIL, EXIT_OK, UsageError, exit_usage
+from envcheck.text import printable
 
 
 def finish_run(outcome) -> int:
@@ -79,8 +80,8 @@ def cmd_compare(args) -> int:
         regressions = comparison.regressions(args.fail_above) if args.fail_above is not None else []
         if regressions:
             worst = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
-            print(f"compare: FAIL: {len(regressions)} case(s) significantly slower by more than "
-                  f"{args.fail_above:g}%: {worst}")
+            print(printable(f"compare: FAIL: {len(regressions)} case(s) significantly slower by more than "
+                            f"{args.fail_above:g}%: {worst}"))
             exit_code = EXIT_FAIL
     return exit_code
 
@@ -118,8 +119,8 @@ def cmd_validate(args) -> int:
                               args.record, args.junit_xml)
     result = validate(request, PrintProgress())
     if result.recorded:
-        print(f"validate: recorded {result.recorded}")
-    print(result.decision.line)
+        print(printable(f"validate: recorded {result.recorded}"))
+    print(printable(result.decision.line))
     return result.decision.exit_code
 
 

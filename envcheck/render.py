@@ -9,6 +9,7 @@ from rich.text import Text
 from envcheck.facts import Facts
 from envcheck.records import Status
 from envcheck.report import EnvReport
+from envcheck.console import SafeConsole
 
 STYLES = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim"}
 
@@ -49,7 +50,7 @@ def fact_rows(facts: Facts) -> list[tuple[str, str]]:
 
 
 def render(report: EnvReport, console: Console | None = None) -> None:
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or SafeConsole(width=None if Console().is_terminal else 160)
     facts = Table(title="Environment", show_header=False, title_justify="left")
     facts.add_column("fact", style="bold")
     facts.add_column("value", overflow="fold")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -207,3 +208,73 @@ def test_10_the_plans_memory_does_not_grow_with_runs(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert first[2] == 0 and peak < 64 * 1024  # a list of 20,000 slots alone is over 1 MB
+
+
+# ---------------------------------------------------------------- 3: no control character reaches an output
+
+EVIL = "\x1b[2J\x1b]0;pwned\x07"
+SGR = r"\x1b\[[0-9;]*m"  # rich's own colours, with FORCE_COLOR
+
+
+def control_characters(text: str) -> list[str]:
+    from envcheck.text import UNSAFE
+
+    return UNSAFE.findall(re.sub(SGR, "", text))
+
+
+def evil_report(tmp_path, name: str):
+    from bench.records import CaseRecord, Status
+    from tests.reports import case, record, report
+
+    good = report([record([0.01, 0.011, 0.0105]), CaseRecord(case(batch_size=8), Status.FAILED, "x")])
+    path = good.dump(tmp_path / "good.json")
+    data = json.loads(path.read_text())
+    facts = data["torchrig"]["environment"]["facts"]
+    facts["system"]["hostname"] = f"host{EVIL}"
+    facts["cpu"]["model"] = f"cpu{EVIL}"
+    facts["torch"]["version"] = f"2.14{EVIL}"
+    data["torchrig"]["unmeasured"][0]["reason"] = f"failed {EVIL}"
+    evil = tmp_path / name
+    evil.write_text(json.dumps(data))
+    return path, evil
+
+
+@pytest.mark.parametrize("color", ["", "1"])
+def test_3_escapes_in_a_report_reach_no_terminal_markdown_or_html(tmp_path, capsys, monkeypatch, color):
+    if color:
+        monkeypatch.setenv("FORCE_COLOR", color)
+    else:
+        monkeypatch.delenv("FORCE_COLOR", raising=False)
+    good, evil = evil_report(tmp_path, "evil.json")
+    bench(["compare", str(good), str(evil)])
+    bench(["summary", str(evil)])
+    bench(["summary", str(good), str(evil)])
+    assert bench(["report", str(good), str(evil), "--out", str(tmp_path / "page")]) == 0
+    out, err = capsys.readouterr()
+    assert "\\x1b]0;pwned\\x07" in re.sub(SGR, "", out)  # shown, escaped
+    assert control_characters(out + err) == []
+    for name in ("summary.md", "index.html"):
+        text = (tmp_path / "page" / name).read_text()
+        assert "pwned" in text and control_characters(text) == []
+
+
+def test_3_11_progress_lines_errors_and_junit_xml_carry_no_control_character(tmp_path, capsys):
+    import io
+    import xml.etree.ElementTree as ET
+
+    from bench.records import RunRecord, Status
+    from bench.render.progress import PrintProgress
+    from envcheck.junit import TestCase, junit_xml
+
+    stream = io.StringIO()
+    PrintProgress(stream).finished(RunRecord(0, Status.FAILED, f"worker said {EVIL}"))  # a reason from a journal
+    assert "pwned" in stream.getvalue() and control_characters(stream.getvalue()) == []
+    xml = junit_xml("torchrig.validate", {f"suite{EVIL}": [TestCase("validate", f"case\x00{EVIL}", "failure",
+                                                                    f"slower \x1b[31m{EVIL}", "body\x0c")]})
+    root = ET.fromstring(xml)  # well-formed: XML 1.0 cannot hold these characters raw
+    case = root.find("testsuite/testcase")
+    assert case.get("name") == "case\\x00\\x1b[2J\\x1b]0;pwned\\x07"
+    assert control_characters(xml.decode()) == []
+    notes = tmp_path / f"n{EVIL[:4]}.journal"
+    notes.write_text("x\n")
+    assert control_characters(usage_error(capsys, ["run", "--resume", str(notes)])) == []
