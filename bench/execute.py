@@ -25,6 +25,7 @@ from bench.request import RunRequest
 from bench.worker import CaseJob, Options, WorkerRequest
 from envcheck.codec import DecodeError, from_jsonable
 from envcheck.files import describe as describe_os_error
+from envcheck.files import OutputError, inside
 
 
 @dataclasses.dataclass
@@ -81,6 +82,12 @@ def resume(path: Path, progress: Progress) -> Outcome:
     journal, plan, entries = Journal.open(path, Plan, lock=True)
     try:
         check_entries(path, plan, entries)
+        for setup_plan in plan.setups:  # the folders a run makes are named by the journal's labels and keys
+            for case in plan.cases:
+                try:
+                    cache_dir(plan, setup_plan.setup, case)
+                except OutputError as error:
+                    raise JournalError(f"{path}: {error}") from None
         plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.run_id, path)))
     except BaseException:
         journal.release()
@@ -128,8 +135,7 @@ def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner
         if runner.supervisor.stopped_by is not None:
             break
         progress.started(number, total, setup, case, index)
-        cache_dir = str(Path(plan.work_dir) / "inductor" / (setup.label or "default") / case.key)
-        job = CaseJob(case, rules, index, options, cache_dir)
+        job = CaseJob(case, rules, index, options, str(cache_dir(plan, setup, case)))
         if case.world_size > 1:
             record = run_distributed(runner, setup, job, plan.request.launch)
         else:
@@ -153,6 +159,11 @@ def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner
     if reports is None:
         error = error or f"cannot write the reports; every finished run is in {journal.path}"
     return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)
+
+
+def cache_dir(plan: Plan, setup: Setup, case) -> Path:
+    """The case's inductor cache, inside the work folder whatever its setup's label and key say."""
+    return inside(Path(plan.work_dir), "inductor", setup.label or "default", case.key)
 
 
 def job_options(plan: Plan) -> Options:

@@ -17,7 +17,7 @@ from typing import Any
 from bench.config import TimingRules
 from bench.records import CaseRecord, Status
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
-from envcheck.files import json_text, write_atomic
+from envcheck.files import inside, json_text, write_atomic
 from envcheck.fingerprint import Fingerprint, device_name, hardware_fingerprint, slug
 from envcheck.report import Environment
 
@@ -152,7 +152,7 @@ class Report:
         """OUT/<machine-id>/<UTC time>-<suite>[-<label>].json"""
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         suffix = f"-{slug(self.run.label)}" if self.run.label else ""
-        return Path(out_dir) / self.machine_id / f"{stamp}-{self.run.suite}{suffix}.json"
+        return inside(Path(out_dir), self.machine_id, f"{stamp}-{slug(self.run.suite)}{suffix}.json")
 
     # ------------------------------------------------------------------ reading
 

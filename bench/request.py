@@ -21,6 +21,7 @@ from envcheck.files import OutputError, check_output_dir
 from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SETUP_LABEL = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{config.MAX_SETUP_LABEL - 1}}}")  # it names folders
 RDZV = re.compile(r"(?P<host>[\w.\-\[\]:]+):(?P<port>\d+)")
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
@@ -174,6 +175,10 @@ class RunRequest:
         if len(set(labels)) != len(labels):
             errors.append(f"--setup labels must differ, got {', '.join(labels)}")
         for setup in self.setups:
+            if not SETUP_LABEL.fullmatch(setup.label):
+                errors.append(f"--setup label {setup.label!r}: expected up to {config.MAX_SETUP_LABEL} of "
+                              "A-Z a-z 0-9 . _ - (not starting with a dot)")
+                continue
             if not (os.path.isfile(setup.python) and os.access(setup.python, os.X_OK)):
                 errors.append(f"--setup {setup.label}: {setup.python} is not an executable Python")
         return errors

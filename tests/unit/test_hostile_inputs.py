@@ -278,3 +278,37 @@ def test_3_11_progress_lines_errors_and_junit_xml_carry_no_control_character(tmp
     notes = tmp_path / f"n{EVIL[:4]}.journal"
     notes.write_text("x\n")
     assert control_characters(usage_error(capsys, ["run", "--resume", str(notes)])) == []
+
+
+# ---------------------------------------------------------------- 4: labels name folders: a safe alphabet only
+
+@pytest.mark.parametrize("label", ["../../evil", "/tmp/evil", ".hidden", "a/b", "x" * 65, "tab\there", "é"])
+def test_4_a_setup_label_outside_the_safe_alphabet_is_refused(tmp_path, capsys, label):
+    line = usage_error(capsys, ["run", "--out", str(tmp_path / "out"), "--setup", f"{label}=python"])
+    assert "expected up to 64 of A-Z a-z 0-9 . _ -" in line
+    assert not (tmp_path / "evil").exists() and not list(tmp_path.rglob("evil"))
+
+
+def test_4_a_journal_whose_labels_or_keys_lead_outside_its_work_folder_is_refused(tmp_path, capsys):
+    from bench import workdir
+
+    own = workdir.create("r1")
+    try:
+        plan = make_plan(tmp_path, own)
+        plan.setups[0].setup.label = "../../evil"  # edited in the journal, past the request's checks
+        path = journal_of(tmp_path, plan)
+        line = usage_error(capsys, ["run", "--resume", str(path)])
+        assert "is not inside" in line and "../../evil" in line
+        assert not (own.parent / "evil").exists() and not (own.parent.parent / "evil").exists()
+    finally:
+        workdir.remove_if_ours(own, "r1")
+
+
+def test_4_inside_refuses_every_way_out(tmp_path):
+    from envcheck.files import OutputError, inside
+
+    (tmp_path / "link").symlink_to("/")
+    assert inside(tmp_path, "a", "b.json") == tmp_path / "a" / "b.json"
+    for names in (("..", "x"), ("/etc",), ("a", "../../x"), ("link", "etc"), ("",), (".",)):
+        with pytest.raises(OutputError, match="is not inside"):
+            inside(tmp_path, *names)
