@@ -312,3 +312,48 @@ def test_4_inside_refuses_every_way_out(tmp_path):
     for names in (("..", "x"), ("/etc",), ("a", "../../x"), ("link", "etc"), ("",), (".",)):
         with pytest.raises(OutputError, match="is not inside"):
             inside(tmp_path, *names)
+
+
+# ---------------------------------------------------------------- 6: absurd values refused when a report is read
+
+def big_report(tmp_path, where: str, value):
+    from tests.reports import record, report
+
+    good = report([record([0.01, 0.011, 0.0105])]).dump(tmp_path / "good.json")
+    data = json.loads(good.read_text())
+    run_json = data["benchmarks"][0]["extra_info"]["runs"][0]
+    if where == "compile":
+        run_json["compile"] = {"seconds": value, "cache": "cold"}
+    else:
+        run_json[where] = value
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(data))
+    return good, big
+
+
+@pytest.mark.parametrize(("where", "value", "message"), [
+    ("round_s", [1e308] * 5, "round times must be between 1e-09 and 604800 s, got 1e+308"),
+    ("round_s", [1e-300] * 5, "round times must be between"),
+    ("steps_per_round", 10**30, "steps per round must be in 1..1000000000"),
+    ("compile", 1e308, "compile seconds must be in 0..604800 s"),
+    ("duration_s", 1e308, "duration_s must be in 0..604800 s"),
+])
+def test_6_absurd_times_are_refused_at_load_by_compare_summary_and_validate(tmp_path, capsys, where, value, message):
+    good, big = big_report(tmp_path, where, value)
+    before = big.read_bytes()
+    assert message in usage_error(capsys, ["compare", str(good), str(big)])
+    assert message in usage_error(capsys, ["summary", str(big)])
+    assert message in usage_error(capsys, ["compare", str(big), str(good)])
+    assert big.read_bytes() == before
+
+
+def test_6_validate_refuses_an_absurd_baseline_before_anything_runs(tmp_path, capsys, monkeypatch):
+    import bench.execute
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the suite ran before the baseline was checked")
+
+    monkeypatch.setattr(bench.execute, "execute", must_not_run)
+    _, big = big_report(tmp_path, "round_s", [1e308] * 5)
+    line = usage_error(capsys, ["validate", "--device", "cpu", "--baseline", str(big), "--out", str(tmp_path / "o")])
+    assert "cannot use the baseline" in line and "round times must be between" in line
