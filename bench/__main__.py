@@ -49,13 +49,31 @@ def cmd_run(args) -> int:
 
 
 def load(paths: list[Path]):
+    """Every report of each path (a report, or a folder of them); a folder holding none is a usage error."""
     from bench.baselines import load_baseline
     from bench.report import ReportError
 
-    try:
-        return [report for path in paths for report in load_baseline(path)]
-    except ReportError as error:
-        raise UsageError(str(error)) from None
+    reports = []
+    for path in paths:
+        try:
+            found = load_baseline(path)
+        except ReportError as error:
+            raise UsageError(str(error)) from None
+        if not found:
+            raise UsageError(f"{path}: a folder with no report (*.json); expected a torchrig report or a folder of them")
+        reports += found
+    return reports
+
+
+def refuse_same(base_path: Path, bases, new_path: Path, new) -> None:
+    """A report compared with itself (the same file, or one of the base's reports byte for byte in content)
+    would be judged as if its runs were two sides: refused."""
+    import os
+
+    same_file = base_path.is_file() and new_path.is_file() and os.path.samefile(base_path, new_path)
+    if same_file or any(base.same_as(new) for base in bases):
+        raise UsageError(f"{new_path} is the same report as {base_path if same_file else 'one in ' + str(base_path)}; "
+                         "expected two different runs to compare")
 
 
 def cmd_compare(args) -> int:
@@ -69,6 +87,8 @@ def cmd_compare(args) -> int:
         raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
     exit_code = EXIT_OK
+    for path, new in news:
+        refuse_same(args.base, bases, path, new)
     for path, new in news:
         margin = args.fail_above if args.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
         drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else None
@@ -120,6 +140,8 @@ def cmd_validate(args) -> int:
     result = validate(request, PrintProgress())
     if result.recorded:
         print(printable(f"validate: recorded {result.recorded}"))
+    elif result.not_recorded:
+        print(printable(f"validate: not recorded: {result.not_recorded}"))
     print(printable(result.decision.line))
     return result.decision.exit_code
 

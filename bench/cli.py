@@ -14,13 +14,18 @@ PROG = "python -m bench"
 
 
 def comma_list(text: str) -> tuple[str, ...]:
-    """'a,b' -> ('a', 'b'); '' and ',,' give () (refused later as empty, never 'all')."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    """'a,b' -> ('a', 'b'); '' and ',,' give () (refused later as empty, never 'all'); an empty item
+    between others ('1,,2', 'a,') is a typo, refused."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(parts) and not all(parts):
+        raise argparse.ArgumentTypeError(f"empty item in {text!r}; expected a comma list without gaps")
+    return tuple(part for part in parts if part)
 
 
 def int_list(text: str) -> tuple[int, ...]:
+    parts = comma_list(text)
     try:
-        return tuple(int(part) for part in comma_list(text))
+        return tuple(int(part) for part in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 

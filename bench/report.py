@@ -99,6 +99,10 @@ class Report:
         torch = self.environment.facts.torch
         return self.run.label or f"{self.machine_id} torch {torch.version if torch else '?'}"
 
+    def same_as(self, other: Report) -> bool:
+        """The same report: equal content (a copy of one file is not a second run)."""
+        return self.created == other.created and self.to_json() == other.to_json()
+
     def find(self, key: str) -> CaseRecord | None:
         return next((record for record in self.cases if record.key == key), None)
 

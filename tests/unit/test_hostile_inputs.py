@@ -357,3 +357,51 @@ def test_6_validate_refuses_an_absurd_baseline_before_anything_runs(tmp_path, ca
     _, big = big_report(tmp_path, "round_s", [1e308] * 5)
     line = usage_error(capsys, ["validate", "--device", "cpu", "--baseline", str(big), "--out", str(tmp_path / "o")])
     assert "cannot use the baseline" in line and "round times must be between" in line
+
+
+# ---------------------------------------------------------------- 9: a report is not compared with itself
+
+def test_9_a_report_compared_with_itself_or_its_copy_is_refused(tmp_path, capsys):
+    from tests.reports import record, report
+
+    path = report([record([0.01, 0.011, 0.0105])]).dump(tmp_path / "a.json")
+    copy = tmp_path / "folder" / "copy.json"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    (tmp_path / "link.json").symlink_to(path)
+    for base, new in ((path, path), (path, copy), (tmp_path / "link.json", path), (copy.parent, path)):
+        line = usage_error(capsys, ["compare", str(base), str(new)])
+        assert "is the same report as" in line and "expected two different runs" in line
+    other = report([record([0.01, 0.011, 0.0105])], label="other").dump(tmp_path / "b.json")
+    assert bench(["compare", str(path), str(other)]) == 0  # two runs are still compared
+
+
+# ---------------------------------------------------------------- 11: no traceback, no silent empty
+
+def test_11_an_empty_folder_is_a_usage_error_for_compare_summary_and_report(tmp_path, capsys):
+    from tests.reports import record, report
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    path = report([record([0.01, 0.011])]).dump(tmp_path / "a.json")
+    for argv in (["compare", str(empty), str(path)], ["compare", str(path), str(empty)], ["summary", str(empty)],
+                 ["report", str(empty), "--out", str(tmp_path / "page")]):
+        assert f"{empty}: a folder with no report (*.json)" in usage_error(capsys, argv)
+    assert not (tmp_path / "page").exists()
+
+
+@pytest.mark.parametrize("flag", [["--batch-sizes", "1,,2"], ["--batch-sizes", "1,"], ["--models", "mlp,,cnn"]])
+def test_11_a_gap_in_a_comma_list_is_refused(tmp_path, capsys, flag):
+    assert "empty item in" in usage_error(capsys, ["run", "--out", str(tmp_path), *flag])
+
+
+def test_11_record_refused_on_a_busy_machine_says_why():
+    from bench.validate import Decision, record_refusal
+    from tests.reports import record, report
+
+    healthy = Decision("healthy", "validate: healthy", 0)
+    busy = report([record([0.01, 0.011, 0.0105], noisy_runs=(0, 1, 2))])
+    reason = record_refusal(healthy, busy)
+    assert reason.startswith("the machine was busy during 1 case(s) (") and "quiet machine" in reason
+    assert record_refusal(healthy, report([record([0.01, 0.011, 0.0105])])) is None
+    assert "degraded" in record_refusal(Decision("degraded", "validate: degraded", 3), busy)
