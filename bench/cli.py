@@ -115,6 +115,8 @@ def build_parser() -> OneLineParser:
     scale.add_argument("--nnodes", type=int, default=1, help="nodes (default 1)")
     scale.add_argument("--node-rank", type=int, default=0, help="this node's rank (default 0)")
     scale.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of a multi-node run")
+    scale.add_argument("--oversubscribe", action="store_true",
+                       help="allow more ranks per node than it has cores (CPU) or GPUs (CUDA); refused otherwise")
 
     compare = commands.add_parser("compare", help="compare reports case by case, at the level of runs")
     compare.add_argument("base", type=Path, help="a report, or a baseline folder of several")

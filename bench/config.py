@@ -164,6 +164,7 @@ LIMITS = {
     "loader_workers": 256,
     "lora_rank": 65_536,
     "nnodes": 100_000,
+    "nproc_per_node": 1024,  # even with --oversubscribe
     "tflops": 1e6,  # a given matmul ceiling, TFLOP/s
 }
 MAX_SETUP_LABEL = 64  # characters of a --setup label (it names folders: [A-Za-z0-9._-], no leading dot)

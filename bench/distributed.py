@@ -70,12 +70,12 @@ def measure_allreduce(device: str, world_size: int) -> list[dict[str, float]]:
 
 def rank_main(request_path: str, result_path: str) -> None:
     """The rank program: one run of one data-parallel case; rank 0 writes the record."""
+    from bench.process import EXECUTOR_PID_ENV, die_with_parent
+
+    die_with_parent(EXECUTOR_PID_ENV)  # torchrun's agent is the parent: a killed run leaves no rank behind
     request = from_jsonable(WorkerRequest, read_json(Path(request_path)))
     job: CaseJob = request.case
     prepare_process(job.cache_dir)
-    from bench.process import die_with_parent
-
-    die_with_parent()  # torchrun's agent is the parent: a killed run leaves no rank behind
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel

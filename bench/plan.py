@@ -165,6 +165,7 @@ def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
         environment = snapshot_of(runner, setup)
         device = resolve_device(request.device, environment, who)
         check_data_support(request, environment, who)
+        check_rank_count(request, environment, device)
         if cases is None:
             cases = plan_cases(request, device)
         elif cases[0].device != device:
@@ -174,6 +175,16 @@ def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
         ceilings = ceilings_for(runner, request, setup, environment, device, precisions, progress)
         setups.append(SetupPlan(setup, environment, device, ceilings, skipped, emulated))
     return Plan(request, cases, setups, str(runner.work_dir), now_iso())
+
+
+def check_rank_count(request: RunRequest, environment: Environment, device: str) -> None:
+    launch = request.launch
+    if launch is None:
+        return
+    torch = environment.facts.torch
+    error = launch.rank_count_error(device, environment.facts.cpu.logical_cores, torch.device_count if torch else 0)
+    if error:
+        raise UsageError(error)
 
 
 def check_data_support(request: RunRequest, environment: Environment, who: str) -> None:

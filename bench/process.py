@@ -31,8 +31,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has."""
+def die_with_parent(ancestor_env: str | None = None) -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has.
+
+    With ``ancestor_env`` (a DDP rank, which sets this once Python runs, long after its fork): exit unless
+    the process named by that environment variable (the executor) is still an ancestor. A rank whose
+    launcher was killed while it started has been adopted by init already, so "the parent changed" cannot
+    be seen from inside it any more."""
     parent = os.getppid()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -40,6 +45,16 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:
         os._exit(1)
+    expected = os.environ.get(ancestor_env) if ancestor_env else None
+    if expected and expected.isdigit():
+        import psutil
+
+        try:
+            ancestors = {p.pid for p in psutil.Process().parents()}
+        except psutil.Error:
+            ancestors = set()
+        if int(expected) not in ancestors:
+            os._exit(1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +120,19 @@ class Supervisor:
 
 
 def kill_group(process: subprocess.Popen, wait: bool = True) -> None:
+    """SIGKILL to the worker's session and to every descendant of it, found before anything is killed: a
+    descendant in a session of its own (torchrun starts each rank in one) is out of the group's reach,
+    and once its parent is dead it is no longer anyone's descendant."""
+    descendants = []
+    with contextlib.suppress(Exception):  # psutil.Error: the worker is gone, or /proc is not readable
+        import psutil
+
+        descendants = psutil.Process(process.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(Exception):
+            child.kill()  # psutil checks the PID still names that process (no kill of a reused PID)
     if wait:
         process.wait()
 
@@ -162,8 +188,11 @@ class Runner:
             return None, exit_
 
 
+EXECUTOR_PID_ENV = "TORCHRIG_EXECUTOR_PID"
+
+
 def worker_env(setup) -> dict[str, str]:
-    env = {**os.environ, **setup.env}
+    env = {**os.environ, **setup.env, EXECUTOR_PID_ENV: str(os.getpid())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 

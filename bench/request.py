@@ -35,6 +35,7 @@ class Launch:
     nnodes: int = 1
     node_rank: int = 0
     rdzv_endpoint: str | None = None
+    oversubscribe: bool = False  # more ranks than cores (CPU) or GPUs (CUDA) on this node
 
     @property
     def world_size(self) -> int:
@@ -44,8 +45,11 @@ class Launch:
         errors = []
         if self.nproc_per_node < 1:
             errors.append(f"--nproc-per-node must be >= 1, got {self.nproc_per_node}")
-        if self.nnodes < 1:
-            errors.append(f"--nnodes must be >= 1, got {self.nnodes}")
+        elif self.nproc_per_node > config.LIMITS["nproc_per_node"]:
+            errors.append(f"--nproc-per-node must be at most {config.LIMITS['nproc_per_node']}, "
+                          f"got {self.nproc_per_node}")
+        if not 1 <= self.nnodes <= config.LIMITS["nnodes"]:
+            errors.append(f"--nnodes must be in 1..{config.LIMITS['nnodes']}, got {self.nnodes}")
         if not 0 <= self.node_rank < max(self.nnodes, 1):
             errors.append(f"--node-rank must be in 0..{self.nnodes - 1}, got {self.node_rank}")
         if self.nnodes > 1 and not self.rdzv_endpoint:
@@ -55,6 +59,14 @@ class Launch:
             if not match or not 1 <= int(match["port"]) <= 65535:
                 errors.append(f"--rdzv-endpoint expects HOST:PORT with a port in 1..65535, got {self.rdzv_endpoint!r}")
         return errors
+
+    def rank_count_error(self, device: str, cores: int | None, gpus: int) -> str | None:
+        """More ranks than the node has cores (CPU) or GPUs (CUDA), unless --oversubscribe."""
+        have, what = (gpus, "GPUs") if device == "cuda" else (cores or 1, "cores")
+        if self.oversubscribe or self.nproc_per_node <= have:
+            return None
+        return (f"--nproc-per-node {self.nproc_per_node} is more than this node's {have} {what}; "
+                "pass --oversubscribe to run that many ranks anyway")
 
     def torchrun_args(self) -> list[str]:
         args = [f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}",
@@ -149,6 +161,8 @@ class RunRequest:
             errors.append(f"--loader-workers must be in 0..{limits['loader_workers']}, got {self.loader_workers}")
         if self.launch is not None:
             errors += self.launch.errors()
+            if self.device == "cpu" and not self.launch.errors():  # known now; auto and cuda: when planned
+                errors += filter(None, [self.launch.rank_count_error("cpu", os.cpu_count(), 0)])
         if not 1 <= self.lora_rank <= limits["lora_rank"]:
             errors.append(f"--lora-rank must be in 1..{limits['lora_rank']}, got {self.lora_rank}")
         if not self.lora_targets:
@@ -190,7 +204,7 @@ class RunRequest:
         launch = None
         if options.get("nproc_per_node") is not None:
             launch = Launch(options["nproc_per_node"], options["nnodes"], options["node_rank"],
-                            options["rdzv_endpoint"])
+                            options["rdzv_endpoint"], bool(options.get("oversubscribe")))
         elif options.get("nnodes", 1) != 1 or options.get("rdzv_endpoint"):
             raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
         renamed = {"case_timeout": "case_timeout_s"}

@@ -405,3 +405,21 @@ def test_11_record_refused_on_a_busy_machine_says_why():
     assert reason.startswith("the machine was busy during 1 case(s) (") and "quiet machine" in reason
     assert record_refusal(healthy, report([record([0.01, 0.011, 0.0105])])) is None
     assert "degraded" in record_refusal(Decision("degraded", "validate: degraded", 3), busy)
+
+
+# ---------------------------------------------------------------- 5: a bounded rank count
+
+def test_5_more_ranks_than_cores_or_the_hard_limit_is_refused_unless_forced(tmp_path, capsys):
+    from bench.request import Launch
+
+    assert "--nproc-per-node must be at most 1024, got 99999" in usage_error(
+        capsys, ["run", "--device", "cpu", "--nproc-per-node", "99999", "--oversubscribe", "--out", str(tmp_path)])
+    cores = os.cpu_count()
+    line = usage_error(capsys, ["run", "--device", "cpu", "--nproc-per-node", str(cores + 1), "--out", str(tmp_path)])
+    assert line.endswith(f"--nproc-per-node {cores + 1} is more than this node's {cores} cores; pass --oversubscribe "
+                         "to run that many ranks anyway")
+    assert RunRequest(device="cpu", launch=Launch(cores + 1, oversubscribe=True), out=tmp_path).launch.world_size \
+        == cores + 1
+    assert Launch(2).rank_count_error("cuda", 64, 1) == ("--nproc-per-node 2 is more than this node's 1 GPUs; "
+                                                        "pass --oversubscribe to run that many ranks anyway")
+    assert Launch(8).rank_count_error("cuda", 2, 8) is None
