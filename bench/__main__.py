@@ -60,7 +60,8 @@ def load(paths: list[Path]):
         except ReportError as error:
             raise UsageError(str(error)) from None
         if not found:
-            raise UsageError(f"{path}: a folder with no report (*.json); expected a torchrig report or a folder of them")
+            raise UsageError(f"{path}: a folder with no report (*.json); expected a torchrig report or a folder "
+                             "of them")
         reports += found
     return reports
 

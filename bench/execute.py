@@ -24,8 +24,8 @@ from bench.report import Report, RunInfo, Setup
 from bench.request import RunRequest
 from bench.worker import CaseJob, Options, WorkerRequest
 from envcheck.codec import DecodeError, from_jsonable
-from envcheck.files import describe as describe_os_error
 from envcheck.files import OutputError, inside
+from envcheck.files import describe as describe_os_error
 
 
 @dataclasses.dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import tempfile
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from bench.cases import Case, expand, unsupported_reason
@@ -77,7 +77,8 @@ class Plan:
         if case_key in setup.skipped:
             return f"case {case_key} is skipped in setup {setup_label!r}; it has no runs"
         if not 0 <= index < self.request.runs_per_case:
-            return f"run index {index} of {case_key} is out of range (the plan has runs 0..{self.request.runs_per_case - 1})"
+            last = self.request.runs_per_case - 1
+            return f"run index {index} of {case_key} is out of range (the plan has runs 0..{last})"
         return None
 
 

@@ -6,10 +6,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from envcheck.console import SafeConsole
 from envcheck.facts import Facts
 from envcheck.records import Status
 from envcheck.report import EnvReport
-from envcheck.console import SafeConsole
 
 STYLES = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim"}
 

@@ -100,8 +100,10 @@ def test_5_a_worker_killed_takes_its_descendants_in_other_sessions_along(tmp_pat
     log = tmp_path / "log"
     exit_ = supervisor.run([sys.executable, str(script), "import time; time.sleep(60)", "60"], os.environ, 3.0, log)
     assert exit_.timed_out
-    rank = psutil.Process(int(log.read_text().split()[0])) if psutil.pid_exists(int(log.read_text().split()[0])) else None
-    assert rank is None or still_running({(rank.pid, 0.0): rank}) == []
+    pid = int(log.read_text().split()[0])
+    with contextlib.suppress(psutil.NoSuchProcess):  # gone already: killed with the worker
+        rank = psutil.Process(pid)
+        assert still_running({(pid, 0.0): rank}) == []
 
 
 def test_5_a_rank_whose_launcher_died_before_it_armed_its_death_signal_exits(tmp_path):
