@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import config
 from bench.cli import PROG, build_parser
 from envcheck.cli import EXIT_FAIL, EXIT_OK, UsageError, exit_usage
+from envcheck.text import printable
 
 
 def finish_run(outcome) -> int:
@@ -35,11 +36,12 @@ def cmd_run(args) -> int:
     from bench.run.execute import execute, resume
     from bench.run.plan import list_cases
     from bench.run.request import RunRequest
+    from bench.run.workdir import WorkDirError
 
     if args.resume is not None:
         try:
             return finish_run(resume(args.resume, PrintProgress()))
-        except JournalError as error:
+        except (JournalError, WorkDirError) as error:
             raise UsageError(str(error)) from None
     request = RunRequest.from_args(args)
     if request.until_decided and len(request.setups) != 2:
@@ -53,13 +55,32 @@ def cmd_run(args) -> int:
 
 
 def load(paths: list[Path]):
+    """Every report of each path (a report, or a folder of them); a folder holding none is a usage error."""
     from bench.analysis.baselines import load_baseline
     from bench.results.report import ReportError
 
-    try:
-        return [report for path in paths for report in load_baseline(path)]
-    except ReportError as error:
-        raise UsageError(str(error)) from None
+    reports = []
+    for path in paths:
+        try:
+            found = load_baseline(path)
+        except ReportError as error:
+            raise UsageError(str(error)) from None
+        if not found:
+            raise UsageError(f"{path}: a folder with no report (*.json); expected a torchrig report or a folder "
+                             "of them")
+        reports += found
+    return reports
+
+
+def refuse_same(base_path: Path, bases, new_path: Path, new) -> None:
+    """A report compared with itself (the same file, or one of the base's reports byte for byte in content)
+    would be judged as if its runs were two sides: refused."""
+    import os
+
+    same_file = base_path.is_file() and new_path.is_file() and os.path.samefile(base_path, new_path)
+    if same_file or any(base.same_as(new) for base in bases):
+        raise UsageError(f"{new_path} is the same report as {base_path if same_file else 'one in ' + str(base_path)}; "
+                         "expected two different runs to compare")
 
 
 EXIT_UNDECIDED = 4
@@ -76,6 +97,8 @@ def cmd_compare(args) -> int:
         raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
     codes = []
+    for path, new in news:
+        refuse_same(args.base, bases, path, new)
     for path, new in news:
         margin = args.fail_above if args.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
         drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else None
@@ -94,11 +117,11 @@ def compare_verdict(comparison, allow_undecided: bool) -> int:
     cases = len(comparison.cases)
     if regressions:
         worst = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
-        print(f"compare: FAIL: {len(regressions)} of {cases} case(s) slower than "
-              f"{1 - comparison.slower_pct / 100:.3g}x: {worst}")
+        print(printable(f"compare: FAIL: {len(regressions)} of {cases} case(s) slower than "
+                        f"{1 - comparison.slower_pct / 100:.3g}x: {worst}"))
         return EXIT_FAIL
     if comparison.refused:
-        print(f"compare: UNDECIDED: {comparison.refused}" + (" (allowed)" if allow_undecided else ""))
+        print(printable(f"compare: UNDECIDED: {comparison.refused}" + (" (allowed)" if allow_undecided else "")))
         return EXIT_OK if allow_undecided else EXIT_UNDECIDED
     if undecided:
         print(f"compare: UNDECIDED: {comparison.decided} of {cases} cases decided, none slower; "
@@ -136,16 +159,16 @@ def cmd_validate(args) -> int:
     from bench.analysis.baselines import BASELINES
     from bench.render.progress import PrintProgress
     from bench.run.request import RunRequest
-    from bench.run.validate import ValidateRequest, validate
+    from bench.run.validate import EXIT_INCONCLUSIVE, ValidateRequest, validate
 
     request = ValidateRequest(RunRequest.from_args(args), args.baseline, args.baselines or BASELINES, args.fail_above,
                               args.record, args.junit_xml)
     result = validate(request, PrintProgress())
     if result.recorded:
-        print(f"validate: recorded {result.recorded}")
-    print(result.decision.line)
-    from bench.run.validate import EXIT_INCONCLUSIVE
-
+        print(printable(f"validate: recorded {result.recorded}"))
+    elif result.not_recorded:
+        print(printable(f"validate: not recorded: {result.not_recorded}"))
+    print(printable(result.decision.line))
     if result.decision.exit_code == EXIT_INCONCLUSIVE and args.allow_undecided:
         return EXIT_OK
     return result.decision.exit_code

@@ -15,13 +15,18 @@ PROG = "python -m bench"
 
 
 def comma_list(text: str) -> tuple[str, ...]:
-    """'a,b' -> ('a', 'b'); '' and ',,' give () (refused later as empty, never 'all')."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    """'a,b' -> ('a', 'b'); '' and ',,' give () (refused later as empty, never 'all'); an empty item
+    between others ('1,,2', 'a,') is a typo, refused."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(parts) and not all(parts):
+        raise argparse.ArgumentTypeError(f"empty item in {text!r}; expected a comma list without gaps")
+    return tuple(part for part in parts if part)
 
 
 def int_list(text: str) -> tuple[int, ...]:
+    parts = comma_list(text)
     try:
-        return tuple(int(part) for part in comma_list(text))
+        return tuple(int(part) for part in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
@@ -122,6 +127,8 @@ def build_parser() -> OneLineParser:
     scale.add_argument("--nnodes", type=int, default=1, help="nodes (default 1)")
     scale.add_argument("--node-rank", type=int, default=0, help="this node's rank (default 0)")
     scale.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of a multi-node run")
+    scale.add_argument("--oversubscribe", action="store_true",
+                       help="allow more ranks per node than it has cores (CPU) or GPUs (CUDA); refused otherwise")
 
     compare = commands.add_parser("compare", help="compare reports case by case, at the level of runs")
     compare.add_argument("base", type=Path, help="a report, or a baseline folder of several")

@@ -161,3 +161,21 @@ UNTIL_DECIDED_BUDGET_MIN = 10.0  # default --budget of --until-decided, in minut
 # many pairs on; with fewer, Welch's test, whose twice as many degrees of freedom are worth more.
 PAIRED_MIN_PAIRS = 6
 DEFAULT_OUT = "results"
+
+# Upper bounds of what a run may be asked (issue 21): beyond these a value is a typo or an attack, and
+# would exhaust memory or last until the case timeout; each is refused in one line, exit 2.
+LIMITS = {
+    "runs": 10_000,  # fresh processes per case
+    "rounds": 10_000,  # timed rounds per run
+    "min_round_s": 600.0,  # seconds a round lasts at least
+    "warmup_max_s": 3600.0,
+    "case_timeout_s": 7 * 24 * 3600.0,  # a week: one run of one case
+    "batch_size": 2**20,
+    "loader_workers": 256,
+    "lora_rank": 65_536,
+    "nnodes": 100_000,
+    "nproc_per_node": 1024,  # even with --oversubscribe
+    "tflops": 1e6,  # a given matmul ceiling, TFLOP/s
+}
+MAX_SETUP_LABEL = 64  # characters of a --setup label (it names folders: [A-Za-z0-9._-], no leading dot)
+MAX_TIME_S = LIMITS["case_timeout_s"]  # no time in a report (a round, a call, a step) can be longer

@@ -21,5 +21,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def exit_usage(prog: str, error: BaseException) -> NoReturn:
-    print(f"{prog}: error: {error}", file=sys.stderr)
+    from envcheck.text import printable
+
+    print(printable(f"{prog}: error: {error}"), file=sys.stderr)  # a message may quote a file's strings
     raise SystemExit(EXIT_USAGE)

@@ -63,6 +63,18 @@ def write_atomic(path: Path, data: bytes | str, *, overwrite: bool = True) -> Pa
     return path
 
 
+def inside(parent: Path, *names: str) -> Path:
+    """``parent / names...``, refused (OutputError) unless it stays inside ``parent``: a name taken from
+    input ('../../evil', '/etc', a symlink's target) must not place files elsewhere."""
+    parent = Path(parent)
+    path = parent.joinpath(*names)
+    base = os.path.realpath(parent)
+    if any(not name or Path(name).is_absolute() for name in names) or \
+            os.path.commonpath([base, os.path.realpath(path)]) != base or path == parent:
+        raise OutputError(f"{path} is not inside {parent}; expected plain names ({', '.join(map(repr, names))})")
+    return path
+
+
 def json_text(data: Any) -> str:
     """Strict JSON (no NaN or Infinity), indented, newline-terminated."""
     return json.dumps(data, indent=2, allow_nan=False) + "\n"

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from envcheck.files import OutputError, check_output_file, describe, write_atomic
+from envcheck.text import printable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +27,13 @@ class TestCase:
 
 
 def junit_xml(tool: str, suites: dict[str, list[TestCase]]) -> bytes:
-    """<testsuites name=tool> with one <testsuite> per entry of ``suites``."""
-    root = ET.Element("testsuites", name=tool)
+    """<testsuites name=tool> with one <testsuite> per entry of ``suites``. Every string passes through
+    ``printable``: XML 1.0 cannot hold most control characters, and a name or message may be foreign."""
+    suites = {printable(name): [dataclasses.replace(case, classname=printable(case.classname),
+                                                    name=printable(case.name), message=printable(case.message),
+                                                    text=printable(case.text)) for case in cases]
+              for name, cases in suites.items()}
+    root = ET.Element("testsuites", name=printable(tool))
     for suite_name, cases in suites.items():
         suite = ET.SubElement(root, "testsuite", {
             "name": suite_name, "tests": str(len(cases)), "errors": "0",

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from envcheck.console import SafeConsole
 from envcheck.facts import Facts
 from envcheck.records import Status
 from envcheck.report import EnvReport
@@ -49,7 +50,7 @@ def fact_rows(facts: Facts) -> list[tuple[str, str]]:
 
 
 def render(report: EnvReport, console: Console | None = None) -> None:
-    console = console or Console(width=None if Console().is_terminal else 160)
+    console = console or SafeConsole(width=None if Console().is_terminal else 160)
     facts = Table(title="Environment", show_header=False, title_justify="left")
     facts.add_column("fact", style="bold")
     facts.add_column("value", overflow="fold")

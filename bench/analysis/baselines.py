@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.results.report import Report, ReportError
-from envcheck.files import write_atomic
+from envcheck.files import inside, write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ROOT / "results" / "baselines"
 
 
 def folder_for(root: Path, fingerprint_id: str) -> Path:
-    return Path(root) / fingerprint_id
+    return inside(Path(root), fingerprint_id)
 
 
 def load_baseline(path: Path) -> list[Report]:

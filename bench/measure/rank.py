@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.measure.jobs import CaseJob, WorkerRequest
-from bench.measure.worker import die_with_parent, prepare_process
+from bench.measure.worker import EXECUTOR_PID_ENV, die_with_parent, prepare_process
 from bench.results.records import Status
 from envcheck.codec import from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
@@ -66,10 +66,10 @@ def measure_allreduce(device: str, world_size: int) -> list[dict[str, float]]:
 
 def rank_main(request_path: str, result_path: str) -> None:
     """The rank program: one run of one data-parallel case; rank 0 writes the record."""
+    die_with_parent(EXECUTOR_PID_ENV)  # torchrun's agent is the parent: a killed run leaves no rank behind
     request = from_jsonable(WorkerRequest, read_json(Path(request_path)))
     job: CaseJob = request.case
     prepare_process(job.cache_dir)
-    die_with_parent()  # torchrun's agent is the parent: a killed run leaves no rank behind
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel

@@ -28,11 +28,17 @@ from envcheck.files import write_json_atomic
 from envcheck.records import first_line
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+EXECUTOR_PID_ENV = "TORCHRIG_EXECUTOR_PID"  # set by the executor for its workers; a DDP rank checks it
 FAULT_ENV = "TORCHRIG_FAULT"  # test-only: "CASE-KEY-GLOB=fault[;...]" (raise, oom, cpu-oom, abort, hang, nan)
 
 
-def die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has."""
+def die_with_parent(ancestor_env: str | None = None) -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux); exit if it already has.
+
+    With ``ancestor_env`` (a DDP rank, which sets this once Python runs, long after its fork): exit unless
+    the process named by that environment variable (the executor) is still an ancestor. A rank whose
+    launcher was killed while it started has been adopted by init already, so "the parent changed" cannot
+    be seen from inside it any more."""
     parent = os.getppid()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -40,6 +46,16 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:
         os._exit(1)
+    expected = os.environ.get(ancestor_env) if ancestor_env else None
+    if expected and expected.isdigit():
+        import psutil
+
+        try:
+            ancestors = {p.pid for p in psutil.Process().parents()}
+        except psutil.Error:
+            ancestors = set()
+        if int(expected) not in ancestors:
+            os._exit(1)
 
 
 def prepare_process(cache_dir: str | None = None) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from envcheck.console import SafeConsole
+
 
 def console(width: int = 160) -> Console:
-    return Console(width=None if Console().is_terminal else width)
+    """Every view prints through this: a report's strings reach the terminal without control characters."""
+    return SafeConsole(width=None if Console().is_terminal else width)
 
 
 def fmt(value, spec: str, none: str = "-") -> str:

@@ -17,6 +17,7 @@ from bench.results.records import Status
 from bench.results.report import Report
 from envcheck.codec import DecodeError, read_json
 from envcheck.files import OutputError, describe, json_text, write_atomic
+from envcheck.text import printable
 
 TOOL = "torchrig.report"
 MANIFEST = ".torchrig-report.json"
@@ -39,8 +40,8 @@ def _barh(ax, names: list[str], series: list[tuple[str, list[float | None]]], xl
     height = 0.8 / max(len(series), 1)
     for index, (name, values) in enumerate(series):
         positions = [i + index * height for i in range(len(names))]
-        ax.barh(positions, [v or 0 for v in values], height=height, label=name)
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names, fontsize=7)
+        ax.barh(positions, [v or 0 for v in values], height=height, label=printable(name))
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], [printable(n) for n in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     if log:
@@ -93,8 +94,9 @@ def plot_speedups(reports: list[Report]) -> bytes:
 
 
 def md(text: str) -> str:
-    """Markdown-escape a table cell (labels come from users: `|` or `*` must not break the table)."""
-    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", str(text)).replace("\n", " ")
+    """Markdown-escape a table cell (labels come from users: `|` or `*` must not break the table, a control
+    character is shown escaped)."""
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", printable(str(text))).replace("\n", " ")
 
 
 def environment_rows(reports: list[Report]) -> list[list[str]]:
@@ -134,8 +136,11 @@ def markdown_table(rows: list[list[str]]) -> str:
 
 
 def html_table(rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+    def cell(text: str) -> str:
+        return html.escape(printable(text))
+
+    head = "".join(f"<th>{cell(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

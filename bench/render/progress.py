@@ -6,6 +6,7 @@ import sys
 
 from bench.render.common import rate
 from bench.results.records import RunRecord, Status
+from envcheck.text import printable
 
 
 class PrintProgress:
@@ -13,7 +14,7 @@ class PrintProgress:
         self.stream = stream or sys.stdout
 
     def write(self, text: str, end: str = "\n") -> None:
-        print(text, end=end, file=self.stream, flush=True)
+        print(printable(text), end=end, file=self.stream, flush=True)  # case keys and reasons come from journals
 
     def note(self, text: str) -> None:
         self.write(f"torchrig bench: {text}")

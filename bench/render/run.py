@@ -104,7 +104,7 @@ def render_summary(report: Report, out=None) -> None:
         table_rows = [cells(row) for row in rows if row.model == model]
         optional = ("compile cold/warm, break-even steps", "latency p50/p99", "prefill/decode tok/s", "trainable")
         columns = [c for c in table_rows[0] if c not in optional or any(r[c] != "-" for r in table_rows)]
-        out.print(f"[bold]{model}[/] on {report.device_name} ({escape(report.label)})")
+        out.print(f"[bold]{model}[/] on {escape(report.device_name)} ({escape(report.label)})")
         table = Table()
         for column in columns:
             table.add_column(column, justify="left" if column in ("case", "status") else "right")

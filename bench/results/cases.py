@@ -110,8 +110,8 @@ def check_axes(models=None, modes=None, backends=None, precisions=None, batch_si
     if batch_sizes is not None and not batch_sizes:
         errors.append("--batch-sizes is empty; expected a comma list of positive integers")
     for size in batch_sizes or ():
-        if size <= 0:
-            errors.append(f"batch size must be > 0, got {size}")
+        if not 0 < size <= config.LIMITS["batch_size"]:
+            errors.append(f"batch size must be in 1..{config.LIMITS['batch_size']}, got {size}")
     return errors
 
 

@@ -14,7 +14,7 @@ import math
 import statistics
 from typing import Any
 
-from bench.config import TimingRules
+from bench.config import MAX_TIME_S, TimingRules
 from bench.results.cases import Case
 from envcheck.load import CpuLoad, GpuLoad
 
@@ -35,10 +35,24 @@ class Status(str, enum.Enum):
         return self not in (Status.OK, Status.SKIPPED)
 
 
+MIN_TIME_S = 1e-9  # no round, call or step of a measurement is shorter than a nanosecond...
+MAX_STEPS_PER_ROUND = 10**9
+MAX_ITEMS_PER_STEP = 2**40
+
+
 def _finite_positive(values: list[float], what: str) -> None:
+    """Times a measurement can produce: finite, and between a nanosecond and the longest case timeout
+    (1e308 s rounds made the comparison overflow; such a report is refused when it is read)."""
     for value in values:
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{what} must be finite and > 0, got {value}")
+        if not MIN_TIME_S <= value <= MAX_TIME_S:
+            raise ValueError(f"{what} must be between {MIN_TIME_S:g} and {MAX_TIME_S:g} s, got {value:g}")
+
+
+def _seconds(value: float, what: str) -> None:
+    if not (math.isfinite(value) and 0 <= value <= MAX_TIME_S):
+        raise ValueError(f"{what} must be in 0..{MAX_TIME_S:g} s, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +66,10 @@ class Workload:
     params_total: int | None = None
     optimizer: str | None = None  # None for inference
     notes: list[str] = dataclasses.field(default_factory=list)  # e.g. the LoRA rank and targets
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.items_per_step <= MAX_ITEMS_PER_STEP:
+            raise ValueError(f"items per step must be in 1..{MAX_ITEMS_PER_STEP}, got {self.items_per_step}")
 
     @property
     def trainable_fraction(self) -> float | None:
@@ -67,12 +85,18 @@ class CompileInfo:
     fxgraph_hits: int = 0
     fxgraph_misses: int = 0
 
+    def __post_init__(self) -> None:
+        _seconds(self.seconds, "compile seconds")
+
 
 @dataclasses.dataclass(frozen=True)
 class Warmup:
     rounds: int
     seconds: float
     steady: bool  # False: it hit warmup_max_s before three rounds agreed
+
+    def __post_init__(self) -> None:
+        _seconds(self.seconds, "warm-up seconds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +117,9 @@ class Generation:
     prefill_s: float  # median over calls
     decode_s: float  # median seconds for new_tokens - 1 decode steps
     cache: str  # dynamic, or static (compiled decode)
+
+    def __post_init__(self) -> None:
+        _finite_positive([self.prefill_s, self.decode_s], "prefill and decode times")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +150,10 @@ class RunRecord:
         _finite_positive(self.round_s, "round times")
         _finite_positive(self.latency_s, "latencies")
         _finite_positive(self.rank_step_s, "rank step times")
+        if self.steps_per_round is not None and not 1 <= self.steps_per_round <= MAX_STEPS_PER_ROUND:
+            raise ValueError(f"steps per round must be in 1..{MAX_STEPS_PER_ROUND}, got {self.steps_per_round}")
+        if self.duration_s is not None:
+            _seconds(self.duration_s, "duration_s")
         if self.status is Status.OK and not (self.round_s and self.steps_per_round and self.workload):
             raise ValueError("an ok run needs round times, steps per round and its workload")
         if self.status is not Status.OK and not self.reason:

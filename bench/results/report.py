@@ -19,7 +19,7 @@ from bench.config import TimingRules
 from bench.results.ceilings import Ceilings
 from bench.results.records import CaseRecord, Status
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
-from envcheck.files import json_text, write_atomic
+from envcheck.files import inside, json_text, write_atomic
 from envcheck.fingerprint import Fingerprint, device_name, hardware_fingerprint, slug
 from envcheck.report import Environment
 from envcheck.stamps import file_stamp, now_iso
@@ -120,6 +120,10 @@ class Report:
         torch = self.environment.facts.torch
         return self.run.label or f"{self.machine_id} torch {torch.version if torch else '?'}"
 
+    def same_as(self, other: Report) -> bool:
+        """The same report: equal content (a copy of one file is not a second run)."""
+        return self.created == other.created and self.to_json() == other.to_json()
+
     def find(self, key: str) -> CaseRecord | None:
         return next((record for record in self.cases if record.key == key), None)
 
@@ -207,7 +211,7 @@ class Report:
         """OUT/<machine-id>/<UTC time>-<suite>[-<label>].json"""
         stamp = file_stamp()
         suffix = f"-{slug(self.run.label)}" if self.run.label else ""
-        return Path(out_dir) / self.machine_id / f"{stamp}-{self.run.suite}{suffix}.json"
+        return inside(Path(out_dir), self.machine_id, f"{stamp}-{slug(self.run.suite)}{suffix}.json")
 
     # ------------------------------------------------------------------ reading
 

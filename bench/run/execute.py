@@ -13,8 +13,8 @@ ones, so that --resume finishes them too. Nothing here prints: the caller passes
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +22,15 @@ from pathlib import Path
 from bench.analysis.compare import Comparison
 from bench.measure.jobs import CaseJob, Options, WorkerRequest
 from bench.results.cases import Case
-from bench.results.journal import SUFFIX, Entry, Journal
+from bench.results.journal import SUFFIX, Entry, Journal, JournalError
 from bench.results.records import CaseRecord, RunRecord, Status
 from bench.results.report import Report, Setup
+from bench.run import workdir
 from bench.run.distributed import run_distributed
 from bench.run.plan import Plan, Progress, SetupPlan, make_plan
 from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
 from bench.run.request import RunRequest
+from envcheck.files import OutputError, inside
 from envcheck.files import describe as describe_os_error
 from envcheck.stamps import file_stamp
 
@@ -46,8 +48,20 @@ class Outcome:
 
 
 def journal_path(request: RunRequest) -> Path:
-    stamp = file_stamp()
-    return request.out / f"{stamp}-{request.suite}{SUFFIX}"
+    """OUT/<UTC time>-<suite>-<random>.journal: two runs started in one second get different names."""
+    return request.out / f"{file_stamp()}-{request.suite}-{secrets.token_hex(3)}{SUFFIX}"
+
+
+def create_journal(request: RunRequest, plan: Plan) -> Journal:
+    """A new journal under a name no other journal has (created exclusively, retried on a clash), locked."""
+    for _ in range(100):
+        try:
+            journal = Journal.create(journal_path(request), plan)
+        except FileExistsError:
+            continue
+        journal.lock()
+        return journal
+    raise FileExistsError(f"no free journal name under {request.out}")
 
 
 Judge = Callable[[list[Report]], Comparison | None]  # the reports so far -> their comparison (None: nothing to do)
@@ -56,29 +70,56 @@ Judge = Callable[[list[Report]], Comparison | None]  # the reports so far -> the
 def execute(request: RunRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
     """Plan, journal and run a request; the reports are written even when a signal stops it. ``judge`` decides
     which cases --until-decided extends (default: the two setups compared with each other)."""
-    work_dir = Path(tempfile.mkdtemp(prefix="torchrig-run-"))
+    run_id = secrets.token_hex(8)
+    work_dir = workdir.create(run_id)
     runner = Runner(work_dir)
     with stop_on_signals(runner.supervisor):
         try:
-            plan = make_plan(request, runner, progress)
+            plan = dataclasses.replace(make_plan(request, runner, progress), run_id=run_id)
         except BaseException:  # a usage error found while planning: nothing to keep
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
         if runner.supervisor.stopped_by is not None:
             shutil.rmtree(work_dir, ignore_errors=True)
             return Outcome([], runner.supervisor.stopped_by, None)
-        journal = Journal.create(journal_path(request), plan)
+        journal = create_journal(request, plan)
         return run_plan(plan, journal, [], runner, progress, judge)
 
 
 def resume(path: Path, progress: Progress) -> Outcome:
-    """Finish the runs a journal has not recorded, then write the report(s)."""
-    journal, plan, entries = Journal.open(path, Plan)
+    """Finish the runs a journal has not recorded, then write the report(s). Its work folder is used (and
+    removed at the end) only if it is the run's own (WorkDirError otherwise, before anything runs)."""
+    journal, plan, entries = Journal.open(path, Plan, lock=True)
+    try:
+        check_entries(path, plan, entries)
+        for setup_plan in plan.setups:  # the folders a run makes are named by the journal's labels and keys
+            for case in plan.cases:
+                try:
+                    cache_dir(plan, setup_plan.setup, case)
+                except OutputError as error:
+                    raise JournalError(f"{path}: {error}") from None
+        plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.run_id, path)))
+    except BaseException:
+        journal.release()
+        raise
     runner = Runner(Path(plan.work_dir))
-    Path(plan.work_dir).mkdir(parents=True, exist_ok=True)
-    progress.note(f"resuming {path}: {len(entries)} of {len(plan.slots())} runs already recorded")
+    progress.note(f"resuming {path}: {len(entries)} of {plan.slot_count()} runs already recorded")
     with stop_on_signals(runner.supervisor):
         return run_plan(plan, journal, entries, runner, progress)
+
+
+def check_entries(path: Path, plan: Plan, entries: list[Entry]) -> None:
+    """Every journal line is a run of the plan, recorded once (JournalError naming the first that is not):
+    a duplicated or out-of-range line would count as an extra run and narrow the intervals."""
+    seen = set()
+    for number, entry in enumerate(entries, 2):  # line 1 is the header
+        slot = (entry.setup, entry.case, entry.record.index)
+        problem = plan.entry_problem(*slot)
+        if problem is None and slot in seen:
+            problem = f"run {entry.record.index} of {entry.case} is already recorded"
+        if problem:
+            raise JournalError(f"{path}: line {number}: {problem}; expected each run of the plan at most once")
+        seen.add(slot)
 
 
 class JournalFull(Exception):
@@ -87,19 +128,28 @@ class JournalFull(Exception):
 
 def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
              judge: Judge | None = None) -> Outcome:
+    """Run what the journal lacks, holding its lock until the reports are written."""
+    try:
+        return run_slots(plan, journal, entries, runner, progress, judge)
+    finally:
+        journal.release()
+
+
+def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
+              judge: Judge | None = None) -> Outcome:
     started = time.perf_counter()
     done = {(e.setup, e.case, e.record.index) for e in entries}
-    slots = plan.slots()
+    total = plan.slot_count()
     error = None
     try:
-        for number, (setup_plan, case, index) in enumerate(slots, 1):
+        for number, (setup_plan, case, index) in enumerate(plan.slots(), 1):
             if (setup_plan.setup.label, case.key, index) in done:
                 continue
             if runner.supervisor.stopped_by is not None or not run_one(plan, journal, entries, runner, progress,
-                                                                       setup_plan, case, index, number, len(slots)):
+                                                                       setup_plan, case, index, number, total):
                 break
-        complete = {(e.setup, e.case, e.record.index) for e in entries} >= {(s.setup.label, c.key, i)
-                                                                             for s, c, i in slots}
+        recorded = {(e.setup, e.case, e.record.index) for e in entries}
+        complete = all(slot in recorded for slot in ((s.setup.label, c.key, i) for s, c, i in plan.slots()))
         if complete and plan.request.until_decided and runner.supervisor.stopped_by is None:
             complete = until_decided(plan, journal, entries, runner, progress, judge or setups_judge(plan.request))
     except JournalFull as failure:
@@ -107,7 +157,7 @@ def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner,
     reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
     if complete and reports is not None:
         journal.remove()
-        shutil.rmtree(plan.work_dir, ignore_errors=True)
+        workdir.remove_if_ours(plan.work_dir, plan.run_id)
     if reports is None:
         error = error or f"cannot write the reports; every finished run is in {journal.path}"
     return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)
@@ -119,8 +169,7 @@ def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, 
 
     setup = setup_plan.setup
     progress.started(number, total, setup, case, index)
-    cache_dir = str(Path(plan.work_dir) / "inductor" / (setup.label or "default") / case.key)
-    job = CaseJob(case, plan.request.rules, index, job_options(plan), cache_dir)
+    job = CaseJob(case, plan.request.rules, index, job_options(plan), str(cache_dir(plan, setup, case)))
     if case.world_size > 1:
         record = run_distributed(runner, setup, job, plan.request.launch)
     else:
@@ -213,6 +262,11 @@ def pair_seconds(entries: list[Entry], setup: str, case: str) -> float:
 
     seconds = [e.record.duration_s for e in entries if e.setup == setup and e.case == case and e.record.duration_s]
     return statistics.median(seconds) if seconds else 0.0
+
+
+def cache_dir(plan: Plan, setup: Setup, case: Case) -> Path:
+    """The case's inductor cache, inside the work folder whatever its setup's label and key say."""
+    return inside(Path(plan.work_dir), "inductor", setup.label or "default", case.key)
 
 
 def job_options(plan: Plan) -> Options:

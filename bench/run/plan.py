@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -51,6 +52,7 @@ class Plan:
     setups: list[SetupPlan]
     work_dir: str  # fine-tune checkpoints and the inductor cache of each case
     started: str
+    run_id: str = ""  # random; the work folder's marker holds it (bench/run/workdir.py)
 
     @property
     def design(self) -> SequentialDesign:
@@ -68,14 +70,33 @@ class Plan:
                        distributed=dataclasses.asdict(request.launch) if request.launch else None,
                        sequential=self.design if request.until_decided else None)
 
-    def slots(self) -> list[tuple[SetupPlan, Case, int]]:
-        """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA)."""
-        slots = []
+    def slots(self) -> Iterator[tuple[SetupPlan, Case, int]]:
+        """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA).
+        Generated as they are taken: the plan's memory does not grow with --runs."""
         for index in range(self.request.runs_per_case):
             for position, case in enumerate(self.cases):
                 order = self.setups if (index + position) % 2 == 0 else self.setups[::-1]
-                slots += [(setup, case, index) for setup in order if case.key not in setup.skipped]
-        return slots
+                yield from ((setup, case, index) for setup in order if case.key not in setup.skipped)
+
+    def slot_count(self) -> int:
+        """How many runs the plan holds, without listing them."""
+        per_run = sum(1 for case in self.cases for setup in self.setups if case.key not in setup.skipped)
+        return per_run * self.request.runs_per_case
+
+    def entry_problem(self, setup_label: str, case_key: str, index: int) -> str | None:
+        """Why a journal's run is not one of this plan's (None when it is): another setup, case or run index."""
+        setup = next((s for s in self.setups if s.setup.label == setup_label), None)
+        if setup is None:
+            return f"setup {setup_label!r} is not in the journal's plan"
+        if all(case.key != case_key for case in self.cases):
+            return f"case {case_key!r} is not in the journal's plan"
+        if case_key in setup.skipped:
+            return f"case {case_key} is skipped in setup {setup_label!r}; it has no runs"
+        runs = self.design.max_runs if self.request.until_decided else self.request.runs_per_case
+        if not 0 <= index < runs:
+            last = runs - 1
+            return f"run index {index} of {case_key} is out of range (the plan has runs 0..{last})"
+        return None
 
 
 def snapshot_of(runner: Runner, setup: Setup) -> Environment:
@@ -162,6 +183,7 @@ def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
         environment = snapshot_of(runner, setup)
         device = resolve_device(request.device, environment, who)
         check_data_support(request, environment, who)
+        check_rank_count(request, environment, device)
         if cases is None:
             cases = plan_cases(request, device)
         elif cases[0].device != device:
@@ -171,6 +193,16 @@ def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
         ceilings = ceilings_for(runner, request, setup, environment, device, precisions, progress)
         setups.append(SetupPlan(setup, environment, device, ceilings, skipped, emulated))
     return Plan(request, cases, setups, str(runner.work_dir), now_iso())
+
+
+def check_rank_count(request: RunRequest, environment: Environment, device: str) -> None:
+    launch = request.launch
+    if launch is None:
+        return
+    torch = environment.facts.torch
+    error = launch.rank_count_error(device, environment.facts.cpu.logical_cores, torch.device_count if torch else 0)
+    if error:
+        raise UsageError(error)
 
 
 def check_data_support(request: RunRequest, environment: Environment, who: str) -> None:

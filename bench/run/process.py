@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bench.measure.jobs import CaseJob
-from bench.measure.worker import die_with_parent
+from bench.measure.worker import EXECUTOR_PID_ENV, die_with_parent
 from bench.results.records import RunRecord, Status
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
@@ -95,8 +95,19 @@ class Supervisor:
 
 
 def kill_group(process: subprocess.Popen, wait: bool = True) -> None:
+    """SIGKILL to the worker's session and to every descendant of it, found before anything is killed: a
+    descendant in a session of its own (torchrun starts each rank in one) is out of the group's reach,
+    and once its parent is dead it is no longer anyone's descendant."""
+    descendants = []
+    with contextlib.suppress(Exception):  # psutil.Error: the worker is gone, or /proc is not readable
+        import psutil
+
+        descendants = psutil.Process(process.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(Exception):
+            child.kill()  # psutil checks the PID still names that process (no kill of a reused PID)
     if wait:
         process.wait()
 
@@ -152,8 +163,10 @@ class Runner:
             return None, exit_
 
 
+
+
 def worker_env(setup) -> dict[str, str]:
-    env = {**os.environ, **setup.env}
+    env = {**os.environ, **setup.env, EXECUTOR_PID_ENV: str(os.getpid())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 

@@ -21,6 +21,7 @@ from envcheck.files import OutputError, check_output_dir
 from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SETUP_LABEL = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{config.MAX_SETUP_LABEL - 1}}}")  # it names folders
 RDZV = re.compile(r"(?P<host>[\w.\-\[\]:]+):(?P<port>\d+)")
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
@@ -34,6 +35,7 @@ class Launch:
     nnodes: int = 1
     node_rank: int = 0
     rdzv_endpoint: str | None = None
+    oversubscribe: bool = False  # more ranks than cores (CPU) or GPUs (CUDA) on this node
 
     @property
     def world_size(self) -> int:
@@ -43,8 +45,11 @@ class Launch:
         errors = []
         if self.nproc_per_node < 1:
             errors.append(f"--nproc-per-node must be >= 1, got {self.nproc_per_node}")
-        if self.nnodes < 1:
-            errors.append(f"--nnodes must be >= 1, got {self.nnodes}")
+        elif self.nproc_per_node > config.LIMITS["nproc_per_node"]:
+            errors.append(f"--nproc-per-node must be at most {config.LIMITS['nproc_per_node']}, "
+                          f"got {self.nproc_per_node}")
+        if not 1 <= self.nnodes <= config.LIMITS["nnodes"]:
+            errors.append(f"--nnodes must be in 1..{config.LIMITS['nnodes']}, got {self.nnodes}")
         if not 0 <= self.node_rank < max(self.nnodes, 1):
             errors.append(f"--node-rank must be in 0..{self.nnodes - 1}, got {self.node_rank}")
         if self.nnodes > 1 and not self.rdzv_endpoint:
@@ -54,6 +59,14 @@ class Launch:
             if not match or not 1 <= int(match["port"]) <= 65535:
                 errors.append(f"--rdzv-endpoint expects HOST:PORT with a port in 1..65535, got {self.rdzv_endpoint!r}")
         return errors
+
+    def rank_count_error(self, device: str, cores: int | None, gpus: int) -> str | None:
+        """More ranks than the node has cores (CPU) or GPUs (CUDA), unless --oversubscribe."""
+        have, what = (gpus, "GPUs") if device == "cuda" else (cores or 1, "cores")
+        if self.oversubscribe or self.nproc_per_node <= have:
+            return None
+        return (f"--nproc-per-node {self.nproc_per_node} is more than this node's {have} {what}; "
+                "pass --oversubscribe to run that many ranks anyway")
 
     def torchrun_args(self) -> list[str]:
         args = [f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}",
@@ -129,27 +142,32 @@ class RunRequest:
                                    ("data", self.data, config.DATA_SOURCES)):
             if value not in valid:
                 errors.append(f"--{name} {value!r} is not one of {', '.join(valid)}")
-        if self.rounds is not None and self.rounds < 5:
-            errors.append(f"--rounds must be at least 5, got {self.rounds}")
-        if self.runs is not None and self.runs < 1:
-            errors.append(f"--runs must be at least 1, got {self.runs}")
-        for flag, value, zero_ok in (("--min-round-s", self.min_round_s, False),
-                                     ("--warmup-max-s", self.warmup_max_s, True),
-                                     ("--case-timeout", self.case_timeout_s, False)):
+        limits = config.LIMITS
+        if self.rounds is not None and not 5 <= self.rounds <= limits["rounds"]:
+            errors.append(f"--rounds must be in 5..{limits['rounds']}, got {self.rounds}")
+        if self.runs is not None and not 1 <= self.runs <= limits["runs"]:
+            errors.append(f"--runs must be in 1..{limits['runs']}, got {self.runs}")
+        for flag, value, zero_ok, limit in (("--min-round-s", self.min_round_s, False, limits["min_round_s"]),
+                                            ("--warmup-max-s", self.warmup_max_s, True, limits["warmup_max_s"]),
+                                            ("--case-timeout", self.case_timeout_s, False, limits["case_timeout_s"])):
             if value is not None and not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
                 errors.append(f"{flag} must be a finite number {'>=' if zero_ok else '>'} 0, got {value}")
+            elif value is not None and value > limit:
+                errors.append(f"{flag} must be at most {limit:g} s, got {value:g}")
         for precision, tflops in self.ceilings:
-            if precision not in config.PRECISIONS or not (math.isfinite(tflops) and tflops > 0):
+            if precision not in config.PRECISIONS or not (math.isfinite(tflops) and 0 < tflops <= limits["tflops"]):
                 errors.append(f"--ceilings expects PRECISION=TFLOPS with a positive rate, got {precision}={tflops}")
         if self.checkpoint is not None and not self.checkpoint.is_file():
             errors.append(f"--checkpoint {self.checkpoint}: no such file; expected a state dict saved by torch.save")
         errors += self.data_errors()
-        if self.loader_workers is not None and self.loader_workers < 0:
-            errors.append(f"--loader-workers must be >= 0, got {self.loader_workers}")
+        if self.loader_workers is not None and not 0 <= self.loader_workers <= limits["loader_workers"]:
+            errors.append(f"--loader-workers must be in 0..{limits['loader_workers']}, got {self.loader_workers}")
         if self.launch is not None:
             errors += self.launch.errors()
-        if self.lora_rank < 1:
-            errors.append(f"--lora-rank must be >= 1, got {self.lora_rank}")
+            if self.device == "cpu" and not self.launch.errors():  # known now; auto and cuda: when planned
+                errors += filter(None, [self.launch.rank_count_error("cpu", os.cpu_count(), 0)])
+        if not 1 <= self.lora_rank <= limits["lora_rank"]:
+            errors.append(f"--lora-rank must be in 1..{limits['lora_rank']}, got {self.lora_rank}")
         if not self.lora_targets:
             errors.append("--lora-targets is empty; expected module names such as q_proj,v_proj")
         if self.label is not None and not self.label.strip():
@@ -185,6 +203,10 @@ class RunRequest:
         if len(set(labels)) != len(labels):
             errors.append(f"--setup labels must differ, got {', '.join(labels)}")
         for setup in self.setups:
+            if not SETUP_LABEL.fullmatch(setup.label):
+                errors.append(f"--setup label {setup.label!r}: expected up to {config.MAX_SETUP_LABEL} of "
+                              "A-Z a-z 0-9 . _ - (not starting with a dot)")
+                continue
             if not (os.path.isfile(setup.python) and os.access(setup.python, os.X_OK)):
                 errors.append(f"--setup {setup.label}: {setup.python} is not an executable Python")
         return errors
@@ -196,7 +218,7 @@ class RunRequest:
         launch = None
         if options.get("nproc_per_node") is not None:
             launch = Launch(options["nproc_per_node"], options["nnodes"], options["node_rank"],
-                            options["rdzv_endpoint"])
+                            options["rdzv_endpoint"], bool(options.get("oversubscribe")))
         elif options.get("nnodes", 1) != 1 or options.get("rdzv_endpoint"):
             raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
         renamed = {"case_timeout": "case_timeout_s", "budget": "budget_min"}

@@ -155,6 +155,7 @@ class Validation:
     decision: Decision
     report_path: Path | None
     recorded: Path | None
+    not_recorded: str | None = None  # why --record did not record the run
 
 
 def validate(request: ValidateRequest, progress) -> Validation:
@@ -194,12 +195,26 @@ def validate(request: ValidateRequest, progress) -> Validation:
         progress.show(comparison)
     env_failures = [r.name for r in env_report.checks if r.status.value == "FAIL"]
     decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline))
-    recorded = None
-    if request.record and decision.name in ("healthy", "inconclusive") and not report.cases_noisy():
-        recorded = record(path, location)
+    recorded, not_recorded = None, None
+    if request.record:
+        not_recorded = record_refusal(decision, report)
+        if not_recorded is None:
+            recorded = record(path, location)
     if request.junit_xml is not None:
         try:
             write_junit(request.junit_xml, TOOL, junit_suites(env_report, comparison, report, decision, threshold))
         except OutputError as error:
             progress.note(f"cannot write the JUnit XML: {error}")
-    return Validation(decision, path, recorded)
+    return Validation(decision, path, recorded, not_recorded)
+
+
+def record_refusal(decision: Decision, report) -> str | None:
+    """Why --record does not add this run to the baseline (None: it does)."""
+    if decision.name not in ("healthy", "inconclusive"):
+        return f"the run is {decision.name}; a baseline holds healthy runs only"
+    noisy = report.cases_noisy()
+    if noisy:
+        reasons = "; ".join(dict.fromkeys(reason for r in noisy for reason in r.noise_reasons))
+        return (f"the machine was busy during {len(noisy)} case(s) ({reasons}); a baseline holds quiet runs only: "
+                "record again on a quiet machine")
+    return None

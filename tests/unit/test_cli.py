@@ -30,7 +30,7 @@ def test_compare_gate_and_output(files, capsys):
     assert "$OMP_NUM_THREADS: None -> 1" in out and "slower" in out
     assert "compare: FAIL: 1 of 1 case(s) slower than 0.95x" in out
     assert bench(["compare", str(base), str(slower), "--fail-above", "50"]) == 0
-    assert bench(["compare", str(base), str(base)]) == 0
+    assert "is the same report as" in usage_error(bench, ["compare", str(base), str(base)], capsys)  # issue 21
 
 
 @pytest.mark.parametrize(("argv", "message"), [
