@@ -28,8 +28,6 @@ from bench.stats import (
     Drift,
     RatioEstimate,
     adjust_p_values,
-    drift_estimate,
-    pooled_drift,
     ratio_across_invocations,
     ratio_against_baseline,
     ratio_estimate,
@@ -164,7 +162,7 @@ def estimate(base: Side, new: Side, invocations: int, confidence: float, drift: 
     known: Welch with that drift counted. Otherwise (the sides interleaved in one invocation): Welch."""
     if invocations > 1:
         return ratio_against_baseline([r.run_step_s for r in base.records if r.status is Status.OK], new.steps,
-                                      confidence)
+                                      confidence, drift)
     if drift is not None:
         return ratio_across_invocations(base.steps, new.steps, drift, confidence)
     return ratio_estimate(base.steps, new.steps, confidence)
@@ -175,20 +173,11 @@ def same_invocation(a: Report, b: Report) -> bool:
     return a.run.started == b.run.started
 
 
-def drifts(baseline: list[Report]) -> dict[str, Drift]:
-    """The drift between the recorded invocations of a baseline set: '*' is the hardware's, pooled over its
-    cases; a case recorded in config.MIN_OWN_DRIFT_INVOCATIONS invocations or more also has its own."""
-    keys = dict.fromkeys(r.key for report in baseline for r in report.ok_cases())
-    estimates = {}
-    for key in keys:
-        runs = [r.run_step_s for report in baseline if (r := report.find(key)) and r.status is Status.OK]
-        if (estimate := drift_estimate(runs)) is not None:
-            estimates[key] = estimate
-    found = {key: Drift.clipped(*estimate) for key, estimate in estimates.items()
-             if estimate[1] + 1 >= config.MIN_OWN_DRIFT_INVOCATIONS}
-    if (pooled := pooled_drift(list(estimates.values()))) is not None:
-        found["*"] = pooled
-    return found
+def drifts(baseline: list[Report], floor_sd: float = 0.0) -> dict[str, Drift]:
+    """The drift between the recorded invocations of a baseline set (bench.baselines.hardware_drifts)."""
+    from bench.baselines import hardware_drifts
+
+    return hardware_drifts(baseline, floor_sd)
 
 
 def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str = "base", new_name: str = "new",
@@ -221,8 +210,8 @@ def basis(bases: list[Report], new: Report, drift: dict[str, Drift] | None) -> s
     if same_invocation(bases[0], new):
         return "runs interleaved in one invocation: drift lands on both sides"
     if drift:
-        return (f"separate invocations: this hardware's drift between its {drift['*'].df + 1} recorded "
-                "invocations is counted")
+        return (f"separate invocations: this hardware's drift between invocations is counted (from its baseline "
+                f"set, {drift['*'].df} degree(s) of freedom: its sittings less one)")
     return ("separate invocations, and this hardware's drift between invocations is not known: a shift it makes "
             "on its own could be called; interleave the sides (bench run --setup), or record a baseline set "
             "(bench validate --record)")

@@ -146,8 +146,14 @@ MIN_RUNS_TO_DECIDE = 2  # per side: one run has no spread to judge by
 # validate: a case slower than the baseline beyond this (significantly) is degraded.
 VALIDATE_FAIL_ABOVE_PCT = {"cuda": 5.0, "cpu": 10.0}
 MIN_BASELINE_RUNS = 3  # recorded invocations before validate judges speed: their spread has 2 degrees of freedom
-# A case's own drift between invocations is used from this many recorded invocations on; with fewer, the
-# hardware's drift pooled over its cases (three back-to-back invocations estimated 0 for 4 of 6 smoke cases
-# that drift by 6-14 % (sd of log means over 20 invocations)).
-MIN_OWN_DRIFT_INVOCATIONS = 5
+# A baseline set covers the hardware's drift only when its invocations come from several sittings: recordings
+# with less than SITTING_GAP_MIN minutes between one's end and the next one's start share the machine's state
+# (clocks, memory layout, neighbours) as rounds of one process do. The committed 2-core VM set: three
+# back-to-back recordings spread by sd 0.023 (log), a later sitting was 21-28 % slower (Welch p < 0.001).
+SITTING_GAP_MIN = 30.0
+MIN_BASELINE_SITTINGS = 3  # sittings before validate judges speed: their spread has 2 degrees of freedom
+# The least drift between invocations (sd of log invocation means) validate and compare assume on a device
+# class, whatever a baseline set shows: cpu, the tightest spread seen between back-to-back recordings on the
+# 2-core VM (0.023); cuda, a warm H200 case is steady within 0.5 %.
+DRIFT_FLOOR_SD = {"cpu": 0.02, "cuda": 0.005}
 DEFAULT_OUT = "results"

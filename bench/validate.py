@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from bench import config
-from bench.baselines import BASELINES, folder_for, load_baseline
+from bench.baselines import BASELINES, Coverage, folder_for, load_baseline
 from bench.compare import Comparison, Verdict
 from bench.records import Status
 from bench.report import Report, ReportError
@@ -77,23 +77,27 @@ class Decision:
 
 
 def decide(env_failures: list[str], broken_cases: list[str], comparison: Comparison | None, fail_above: float,
-           baseline: Path, baseline_runs: int) -> Decision:
-    """The verdict from what envcheck failed, which cases broke, and the comparison (None: no baseline)."""
+           baseline: Path, baseline_runs: int, coverage: Coverage | None = None) -> Decision:
+    """The verdict from what envcheck failed, which cases broke, and the comparison (None: no baseline).
+    ``coverage``: the baseline set's sittings; fewer than config.MIN_BASELINE_SITTINGS is not yet enough."""
     if env_failures or broken_cases:
         parts = [f"envcheck FAIL: {', '.join(env_failures)}"] if env_failures else []
         parts += [f"cases not measured: {', '.join(broken_cases)}"] if broken_cases else []
         return Decision("broken", "validate: broken: " + "; ".join(parts), EXIT_BROKEN)
     if comparison is None or baseline_runs == 0:
         return Decision("inconclusive", f"validate: inconclusive: no baseline for this hardware at {baseline}; "
-                                        f"record {config.MIN_BASELINE_RUNS} runs at different times with --record",
+                                        f"record {config.MIN_BASELINE_SITTINGS} sittings at least "
+                                        f"{config.SITTING_GAP_MIN:g} min apart: python -m bench validate --record",
                         EXIT_INCONCLUSIVE)
     if not comparison.cases:
         return Decision("inconclusive", f"validate: inconclusive: the baseline {baseline} shares no case with this "
                                         "run (another suite or device?)", EXIT_INCONCLUSIVE)
     regressions = comparison.regressions(fail_above)
     slow = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
+    seen = f"; apparently slower: {slow}" if regressions else ""
+    if coverage is not None and (shortfall := coverage.shortfall()):
+        return Decision("inconclusive", f"validate: inconclusive: {shortfall}{seen}", EXIT_INCONCLUSIVE)
     if baseline_runs < config.MIN_BASELINE_RUNS:
-        seen = f"; apparently slower: {slow}" if regressions else ""
         return Decision("inconclusive", f"validate: inconclusive: the baseline has {baseline_runs} recorded run(s), "
                                         f"fewer than {config.MIN_BASELINE_RUNS}: its spread between runs is unknown; "
                                         f"add one with --record{seen}", EXIT_INCONCLUSIVE)
@@ -106,7 +110,8 @@ def decide(env_failures: list[str], broken_cases: list[str], comparison: Compari
                                         "(see their noise); run again on a quiet machine", EXIT_INCONCLUSIVE)
     cases = len(comparison.cases)
     ruled_out = sum(1 for c in comparison.cases if c.estimate and c.estimate.ci_low >= 1 - fail_above / 100)
-    return Decision("healthy", f"validate: healthy: {cases} cases against {baseline_runs} baseline runs at "
+    runs = coverage.describe() if coverage is not None else f"{baseline_runs} baseline runs"
+    return Decision("healthy", f"validate: healthy: {cases} cases against {runs} at "
                                f"{baseline}, none significantly slower by more than {fail_above:g}% (the runs rule "
                                f"out such a slowdown for {ruled_out} of {cases}; more runs or baseline runs narrow "
                                "the others)", EXIT_HEALTHY)
@@ -152,7 +157,7 @@ class Validation:
 
 def validate(request: ValidateRequest, progress) -> Validation:
     """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready."""
-    from bench.baselines import record, recorded_runs
+    from bench.baselines import coverage, hardware_drifts, record, recordable, recorded_runs
     from bench.compare import compare_reports
     from bench.execute import execute
     from bench.plan import resolve_device
@@ -175,13 +180,21 @@ def validate(request: ValidateRequest, progress) -> Validation:
     comparison = None
     if baseline:
         comparison = compare_reports(baseline, report, base_name=str(location), new_name=str(path),
-                                     margin_pct=threshold)
+                                     margin_pct=threshold,
+                                     drift=hardware_drifts(baseline, config.DRIFT_FLOOR_SD.get(device, 0.0)))
         progress.show(comparison)
     env_failures = [r.name for r in env_report.checks if r.status.value == "FAIL"]
-    decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline))
+    covered = coverage(baseline)
+    if baseline:
+        progress.note(f"baseline {location}: {covered.describe()}")
+    decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline),
+                      covered)
     recorded = None
-    if request.record and decision.name in ("healthy", "inconclusive") and not report.cases_noisy():
-        recorded = record(path, location)
+    if request.record:
+        if (refused := recordable(report, decision.name)) is None:
+            recorded = record(path, location)
+        else:
+            progress.note(f"not recorded in the baseline: {refused}")
     if request.junit_xml is not None:
         try:
             write_junit(request.junit_xml, TOOL, junit_suites(env_report, comparison, report, decision, threshold))
