@@ -163,4 +163,6 @@ def recordable(report: Report, decision_name: str) -> str | None:
         return "the run is broken"
     if noisy := report.cases_noisy():
         return f"{len(noisy)} case(s) were noisy"
+    if findings := [r.key for r in report.cases if r.hardware_findings]:
+        return f"the hardware slowed itself down during {', '.join(findings)}"
     return None

@@ -24,7 +24,7 @@ from bench.records import CompileInfo, Noise, RunRecord, Status, Warmup
 from bench.timing import Agree, Clock, DeviceClock, alone, measure_rounds, steps_for, time_round, warm_until_steady
 from bench.workloads import Options, Step, build_step
 from envcheck.capabilities import PRECISIONS, tf32
-from envcheck.load import CpuLoadMonitor, gpu_load
+from envcheck.load import CpuLoadMonitor, gpu_load, process_tree
 
 
 def settle_compile_workers() -> None:
@@ -58,9 +58,11 @@ class NoiseMonitor:
 
     def __init__(self, device: str, own_pid: int | None = None) -> None:
         """``own_pid``: the root of the process tree being measured (a rank's torchrun agent: its sibling
-        ranks are the measurement, not noise); this process by default."""
+        ranks are the measurement, not noise); this process by default. The whole tree is the run's own
+        (inductor's compile workers too), on the CPU and on the GPU."""
         self.device = device
-        self.cpu = CpuLoadMonitor(pid=own_pid)
+        self.own_pid = own_pid or os.getpid()
+        self.cpu = CpuLoadMonitor(pid=self.own_pid)
 
     def start(self) -> None:
         self.cpu.start()
@@ -68,7 +70,8 @@ class NoiseMonitor:
     def stop(self) -> Noise:
         cpu = self.cpu.stop()
         gpu = self.gpu_reading() if self.device.startswith("cuda") else None
-        return Noise(cpu=cpu, gpu=gpu, reasons=cpu.busy_reasons() + (gpu.busy_reasons() if gpu else []))
+        return Noise(cpu=cpu, gpu=gpu, reasons=cpu.busy_reasons() + (gpu.busy_reasons() if gpu else []),
+                     hardware_findings=gpu.hardware_findings() if gpu else [])
 
     def gpu_reading(self):
         try:
@@ -78,7 +81,8 @@ class NoiseMonitor:
         except Exception:  # noqa: BLE001 - no NVML: the GPU's state is unknown, not noisy
             return None
         try:
-            return gpu_load(pynvml, torch.cuda.current_device(), {os.getpid()})
+            return gpu_load(pynvml, torch.cuda.current_device(), process_tree(self.own_pid) | {os.getpid()},
+                            own_memory_bytes=torch.cuda.memory_reserved())
         finally:
             pynvml.nvmlShutdown()
 

@@ -80,6 +80,8 @@ class Noise:
     cpu: CpuLoad | None = None
     gpu: GpuLoad | None = None
     reasons: list[str] = dataclasses.field(default_factory=list)  # empty: quiet
+    # not noise: the GPU slowed itself down (thermal, hardware, power brake), which validate calls degraded
+    hardware_findings: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -138,6 +140,10 @@ class RunRecord:
     @property
     def noisy(self) -> bool:
         return bool(self.noise and self.noise.reasons)
+
+    @property
+    def hardware_findings(self) -> list[str]:
+        return list(self.noise.hardware_findings) if self.noise else []
 
 
 @dataclasses.dataclass
@@ -224,6 +230,11 @@ class CaseRecord:
     @property
     def noise_reasons(self) -> list[str]:
         return list(dict.fromkeys(r for run in self.runs if run.noise for r in run.noise.reasons))
+
+    @property
+    def hardware_findings(self) -> list[str]:
+        """What the hardware did wrong during the case's runs (not noise: validate calls the case degraded)."""
+        return list(dict.fromkeys(f for run in self.runs for f in run.hardware_findings))
 
     @property
     def warmup_unsteady(self) -> bool:

@@ -77,13 +77,21 @@ class Decision:
 
 
 def decide(env_failures: list[str], broken_cases: list[str], comparison: Comparison | None, fail_above: float,
-           baseline: Path, baseline_runs: int, coverage: Coverage | None = None) -> Decision:
+           baseline: Path, baseline_runs: int, coverage: Coverage | None = None,
+           hardware_findings: dict[str, list[str]] | None = None) -> Decision:
     """The verdict from what envcheck failed, which cases broke, and the comparison (None: no baseline).
-    ``coverage``: the baseline set's sittings; fewer than config.MIN_BASELINE_SITTINGS is not yet enough."""
+    ``coverage``: the baseline set's sittings; fewer than config.MIN_BASELINE_SITTINGS is not yet enough.
+    ``hardware_findings``: case -> what the GPU did to itself (thermal, hardware, power-brake slowdown):
+    degraded whatever the baseline says, since the hardware, not the load, is at fault."""
     if env_failures or broken_cases:
         parts = [f"envcheck FAIL: {', '.join(env_failures)}"] if env_failures else []
         parts += [f"cases not measured: {', '.join(broken_cases)}"] if broken_cases else []
         return Decision("broken", "validate: broken: " + "; ".join(parts), EXIT_BROKEN)
+    if found := {key: reasons for key, reasons in (hardware_findings or {}).items() if reasons}:
+        listed = "; ".join(f"{key}: {', '.join(reasons)}" for key, reasons in found.items())
+        return Decision("degraded", f"validate: degraded: the hardware slowed itself down during {len(found)} "
+                                    f"case(s): {listed}; check cooling and power (`nvidia-smi -q -d "
+                                    "PERFORMANCE,TEMPERATURE,POWER`)", EXIT_DEGRADED)
     if comparison is None or baseline_runs == 0:
         return Decision("inconclusive", f"validate: inconclusive: no baseline for this hardware at {baseline}; "
                                         f"record {config.MIN_BASELINE_SITTINGS} sittings at least "
@@ -188,7 +196,7 @@ def validate(request: ValidateRequest, progress) -> Validation:
     if baseline:
         progress.note(f"baseline {location}: {covered.describe()}")
     decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline),
-                      covered)
+                      covered, {r.key: r.hardware_findings for r in report.cases})
     recorded = None
     if request.record:
         if (refused := recordable(report, decision.name)) is None:

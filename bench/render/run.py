@@ -50,6 +50,8 @@ def flags_of(record: CaseRecord) -> tuple[str, ...]:
         flags.append(f"{record.status.value}: {record.reason}")
     if record.noisy:
         flags.append("noisy: " + "; ".join(record.noise_reasons))
+    if record.hardware_findings:
+        flags.append("hardware: " + "; ".join(record.hardware_findings))
     if record.warmup_unsteady:
         flags.append("warm-up did not settle")
     if record.precision_native is False:
