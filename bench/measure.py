@@ -123,7 +123,7 @@ def prepare(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock
     _, steps = agree(True, steps_for(step_s, rules.min_round_s))
     # a placeholder round until the real ones are in: an ok record needs them
     record = RunRecord(index, Status.OK, steps_per_round=steps, round_s=[step_s * steps],
-                       warmup=Warmup(warmup.rounds, round(warmup.seconds, 4), warmup.steady),
+                       warmup=Warmup(warmup.rounds, round(warmup.seconds, 4), warmup.steady, warmup.cap_s),
                        compile=compile_info, threads=torch.get_num_threads(), workload=workload)
     return Prepared(record, rules, loss_start, steps, started)
 

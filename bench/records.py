@@ -70,7 +70,8 @@ class CompileInfo:
 class Warmup:
     rounds: int
     seconds: float
-    steady: bool  # False: it hit warmup_max_s before three rounds agreed
+    steady: bool  # False: it ran into its cap (warmup_max_s) before the round times settled
+    cap_s: float | None = None  # that cap; None in reports before it was recorded
 
 
 @dataclasses.dataclass
@@ -239,6 +240,15 @@ class CaseRecord:
     @property
     def warmup_unsteady(self) -> bool:
         return any(run.warmup and not run.warmup.steady for run in self.ok_runs)
+
+    def warmup_unsteady_note(self) -> str | None:
+        """'warm-up did not settle within its 1 s cap in 2 of 5 runs', or None when every run settled."""
+        unsteady = [run for run in self.ok_runs if run.warmup and not run.warmup.steady]
+        if not unsteady:
+            return None
+        caps = sorted({run.warmup.cap_s for run in unsteady if run.warmup.cap_s is not None})
+        within = f" within its {'/'.join(f'{cap:g}' for cap in caps)} s cap" if caps else ""
+        return f"warm-up did not settle{within} in {len(unsteady)} of {len(self.ok_runs)} runs"
 
     def compile_s(self, cache: str) -> float | None:
         """Median compile time of the runs that compiled with a cold (or warm) inductor cache."""

@@ -52,8 +52,8 @@ def flags_of(record: CaseRecord) -> tuple[str, ...]:
         flags.append("noisy: " + "; ".join(record.noise_reasons))
     if record.hardware_findings:
         flags.append("hardware: " + "; ".join(record.hardware_findings))
-    if record.warmup_unsteady:
-        flags.append("warm-up did not settle")
+    if note := record.warmup_unsteady_note():
+        flags.append(note)
     if record.precision_native is False:
         flags.append("emulated precision")
     return tuple(flags)
