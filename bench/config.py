@@ -28,9 +28,14 @@ class TimingRules:
 
     min_round_s: float = 0.1  # K steps per round so that a round takes at least this
     rounds: int = 5  # at least 5
-    warmup_max_s: float = 5.0  # warm up until steady, but never longer than this
+    warmup_max_s: float = 5.0  # warm up until steady, but never longer than this (the cap is reported)
+    # Steady (bench/measure/timing.py: settled): the median of the last warmup_min_rounds rounds lies within
+    # steady_spreads standard errors (from the rounds' own robust spread) of the median of the rounds
+    # before them, or within steady_tolerance of it. Before, "three rounds within 3 %" was met by 2 of 26
+    # case results on a quiet 2-core VM, whose rounds vary by ~5.5 %.
     warmup_min_rounds: int = 3
-    steady_tolerance: float = 0.03  # last rounds within 3 % of each other = steady
+    steady_tolerance: float = 0.005  # window medians this close (relative) are steady whatever the spread
+    steady_spreads: float = 2.0
     unstable_cv: float = 0.10  # pyperf: std/mean >= 10 % is unstable
     unstable_spread: float = 0.50  # pyperf: min or max >= 50 % off the mean
     case_timeout_s: float = 600.0  # one run of one case, process start and compile included
@@ -146,10 +151,6 @@ MIN_RUNS_TO_DECIDE = 2  # per side: one run has no spread to judge by
 # validate: a case slower than the baseline beyond this (significantly) is degraded.
 VALIDATE_FAIL_ABOVE_PCT = {"cuda": 5.0, "cpu": 10.0}
 MIN_BASELINE_RUNS = 3  # recorded invocations before validate judges speed: their spread has 2 degrees of freedom
-# A case's own drift between invocations is used from this many recorded invocations on; with fewer, the
-# hardware's drift pooled over its cases (three back-to-back invocations estimated 0 for 4 of 6 smoke cases
-# that drift by 6-14 % (sd of log means over 20 invocations)).
-MIN_OWN_DRIFT_INVOCATIONS = 5
 # Replicate until decided (rule 14, bench/analysis/sequential.py): a case is looked at after its planned runs and after
 # each added pair, at most SEQUENTIAL_MAX_LOOKS times; the error is spent over the looks by the Hwang-Shih-DeCani
 # family with this gamma (-4 is O'Brien-Fleming-like, 1 Pocock-like).
@@ -160,6 +161,16 @@ UNTIL_DECIDED_BUDGET_MIN = 10.0  # default --budget of --until-decided, in minut
 # Interleaved sides whose runs pair up (run i of A next to run i of B) are tested on their log ratios from this
 # many pairs on; with fewer, Welch's test, whose twice as many degrees of freedom are worth more.
 PAIRED_MIN_PAIRS = 6
+# A baseline set covers the hardware's drift only when its invocations come from several sittings: recordings
+# with less than SITTING_GAP_MIN minutes between one's end and the next one's start share the machine's state
+# (clocks, memory layout, neighbours) as rounds of one process do. The committed 2-core VM set: three
+# back-to-back recordings spread by sd 0.023 (log), a later sitting was 21-28 % slower (Welch p < 0.001).
+SITTING_GAP_MIN = 30.0
+MIN_BASELINE_SITTINGS = 3  # sittings before validate judges speed: their spread has 2 degrees of freedom
+# The least drift between invocations (sd of log invocation means) validate and compare assume on a device
+# class, whatever a baseline set shows: cpu, the tightest spread seen between back-to-back recordings on the
+# 2-core VM (0.023); cuda, a warm H200 case is steady within 0.5 %.
+DRIFT_FLOOR_SD = {"cpu": 0.02, "cuda": 0.005}
 DEFAULT_OUT = "results"
 
 # Upper bounds of what a run may be asked (issue 21): beyond these a value is a typo or an attack, and

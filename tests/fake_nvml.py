@@ -32,6 +32,7 @@ HEALTHY = {
     "nvmlDeviceGetPersistenceMode": 1,
     "nvmlDeviceGetMigMode": (0, 0),
     "nvmlDeviceGetComputeRunningProcesses": [],
+    "nvmlDeviceGetProcessUtilization": [],  # no samples
 }
 
 
@@ -58,5 +59,10 @@ def fake_nvml(**overrides) -> types.SimpleNamespace:
     return module
 
 
-def process(pid: int) -> types.SimpleNamespace:
-    return types.SimpleNamespace(pid=pid, usedGpuMemory=1 << 20)
+def process(pid: int, memory_bytes: int | None = 1 << 20) -> types.SimpleNamespace:
+    return types.SimpleNamespace(pid=pid, usedGpuMemory=memory_bytes)
+
+
+def utilization(pid: int, sm_percent: int) -> types.SimpleNamespace:
+    """One sample of nvmlDeviceGetProcessUtilization."""
+    return types.SimpleNamespace(pid=pid, smUtil=sm_percent, memUtil=0, timeStamp=0)

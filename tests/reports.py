@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 
@@ -49,10 +50,13 @@ def record(steps: list[float], *, status: Status = Status.OK, noisy_runs: tuple[
 
 
 def report(records: list[CaseRecord], *, label: str | None = None, env: dict | None = None,
-           environment: Environment = ENVIRONMENT, device: str = "cpu") -> Report:
+           environment: Environment = ENVIRONMENT, device: str = "cpu",
+           started: str = "2026-11-30T00:00:00+00:00") -> Report:
+    """A report of one invocation that started at ``started`` and ended a minute later."""
     info = RunInfo(suite="quick", device=device, label=label, argv=[], cases_planned=len(records),
                    cases_finished=len(records), interrupted=False, wall_s=1.0, rules=TimingRules(), runs=5,
-                   setup=Setup(label or "", "/usr/bin/python3", env or {}), started="2026-11-30T00:00:00+00:00")
-    return Report(environment, info, Ceilings(device, {"fp32": 1.0, "amp-bf16": 2.0}), records,
+                   setup=Setup(label or "", "/usr/bin/python3", env or {}), started=started)
+    ended = (datetime.datetime.fromisoformat(started) + datetime.timedelta(minutes=1)).isoformat()
+    return Report(environment, info, Ceilings(device, {"fp32": 1.0, "amp-bf16": 2.0}), records, created=ended,
                   pytest_benchmark={"machine_info": {"node": "fixture-host", "python_version": "3.11.7"},
                                     "commit_info": {}, "version": "5.2.3"})

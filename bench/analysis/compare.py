@@ -38,7 +38,7 @@ from bench.analysis.decision import (
     interleaved,
     welch,
 )
-from bench.analysis.stats import Drift, RatioEstimate, drift_estimate, pooled_drift
+from bench.analysis.stats import Drift, RatioEstimate
 from bench.results.records import CaseRecord, Status
 from bench.results.report import Report
 
@@ -173,14 +173,14 @@ def evidence(key: str, bases: list[Report], new: Report, base: Side, side: Side,
     if noise:
         return Evidence(key, None, (Verdict.NOISY.value, noise))
     design = new.run.sequential
+    moves = (drift or {}).get(key, (drift or {}).get("*"))
     if len(bases) > 1:
         return Evidence(key, against_baseline([r.run_step_s for r in base.records if r.status is Status.OK],
-                                              side.steps), design=design, runs=len(side.steps))
-    if same_invocation(bases[0], new):
+                                              side.steps, moves), design=design, runs=len(side.steps))
+    if bases[0].same_invocation(new):
         base_runs, new_runs = base.by_index, side.by_index
         return Evidence(key, interleaved(base_runs, new_runs), design=design,
                         runs=min(len(base_runs), len(new_runs)))
-    moves = (drift or {}).get(key, (drift or {}).get("*"))
     if moves is not None:
         return Evidence(key, across_invocations(base.steps, side.steps, moves))
     return Evidence(key, welch(base.steps, side.steps), (Verdict.INCONCLUSIVE.value, UNKNOWN_DRIFT))
@@ -204,33 +204,13 @@ def case_comparison(key: str, base: Side, side: Side, decision: CaseDecision, al
                           record.items_per_s if comparable else None, estimate, decision)
 
 
-def same_invocation(a: Report, b: Report) -> bool:
-    """Both reports come from one `bench run` (its setups, interleaved): drift lands on both alike."""
-    return a.run.started == b.run.started
-
-
-def drifts(baseline: list[Report]) -> dict[str, Drift]:
-    """The drift between the recorded invocations of a baseline set: '*' is the hardware's, pooled over its
-    cases; a case recorded in config.MIN_OWN_DRIFT_INVOCATIONS invocations or more also has its own."""
-    keys = dict.fromkeys(r.key for report in baseline for r in report.ok_cases())
-    estimates = {}
-    for key in keys:
-        runs = [r.run_step_s for report in baseline if (r := report.find(key)) and r.status is Status.OK]
-        if (estimate := drift_estimate(runs)) is not None:
-            estimates[key] = estimate
-    found = {key: Drift.clipped(*estimate) for key, estimate in estimates.items()
-             if estimate[1] + 1 >= config.MIN_OWN_DRIFT_INVOCATIONS}
-    if (pooled := pooled_drift(list(estimates.values()))) is not None:
-        found["*"] = pooled
-    return found
-
-
 def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str = "base", new_name: str = "new",
                     alpha: float = config.ALPHA, margin_pct: float = config.EQUIVALENCE_MARGIN_PCT,
                     fail_above_pct: float | None = None, drift: dict[str, Drift] | None = None) -> Comparison:
     """Every case of ``new`` found in ``bases`` (one report, or a baseline set of several), decided three ways:
     slower beyond ``fail_above_pct`` (default: by more than config.MIN_CHANGE), same within ``margin_pct``, or
-    inconclusive. ``drift`` (from drifts()) counts the hardware's drift between two separate invocations."""
+    inconclusive. ``drift`` (from baselines.hardware_drifts) counts the hardware's drift between invocations:
+    between two separate ones, or between a baseline set's and the new one."""
     bases = [bases] if isinstance(bases, Report) else list(bases)
     slower_pct = fail_above_pct if fail_above_pct is not None else config.MIN_CHANGE * 100
     thresholds = Thresholds(slower_pct / 100, margin_pct / 100)
@@ -251,11 +231,11 @@ def compare_reports(bases: Report | list[Report], new: Report, *, base_name: str
 def basis(bases: list[Report], new: Report, drift: dict[str, Drift] | None) -> str:
     if len(bases) > 1:
         return f"judged against the spread of {len(bases)} recorded invocations"
-    if same_invocation(bases[0], new):
+    if bases[0].same_invocation(new):
         return "runs interleaved in one invocation: drift lands on both sides"
     if drift:
-        return (f"separate invocations: this hardware's drift between its {drift['*'].df + 1} recorded "
-                "invocations is counted")
+        return (f"separate invocations: this hardware's drift between invocations is counted (from its baseline "
+                f"set, {drift['*'].df} degree(s) of freedom: its sittings less one)")
     return ("separate invocations, and this hardware's drift between invocations is not known: a shift it makes "
             "on its own could be called; interleave the sides (bench run --setup), or record a baseline set "
             "(bench validate --record)")

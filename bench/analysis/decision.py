@@ -107,22 +107,30 @@ def drift_arrays(base, new, drift: float, drift_df: int):
     return base.mean(axis=-1) - new.mean(axis=-1), numpy.sqrt(total), numpy.where(total > 0, df, 1.0)
 
 
-def baseline_arrays(means, within, typical, new, within_df: float | None = None):
+def baseline_arrays(means, within, typical, new, within_df: float | None = None, drift: Drift | None = None):
     """(shift, se, df) against k recorded invocations: ``means`` (..., k) their mean log run medians,
     ``within`` (...) their pooled within-invocation variance (``within_df`` degrees of freedom, default
     k (typical - 1)), ``typical`` their runs per invocation, ``new`` (..., n) the new log run medians, whose own
-    spread is pooled with theirs. The spread of the means is floored by what the runs explain."""
+    spread is pooled with theirs. The spread of the means is floored by what the runs explain. With ``drift``
+    (the hardware's, from baselines.hardware_drifts: never below its pooled estimate or its device class's
+    floor) an invocation mean moves by that drift plus its runs' spread, in place of the case's own spread of
+    means, with the drift's degrees of freedom (its sittings', not its invocations') when they are fewer."""
     import numpy
 
     k, n = means.shape[-1], new.shape[-1]
     between = means.var(axis=-1, ddof=1)
-    spread = numpy.maximum(between, within / typical)
-    drift = numpy.maximum(between - within / typical, 0.0)
+    df = float(k - 1)
+    if drift is not None:
+        moves = numpy.full(numpy.shape(between), drift.variance)
+        spread, df = moves + within / typical, float(max(1, min(k - 1, drift.df)))
+    else:
+        spread = numpy.maximum(between, within / typical)
+        moves = numpy.maximum(between - within / typical, 0.0)
     base_df = within_df if within_df is not None else k * (typical - 1)
     own = new.var(axis=-1, ddof=1) if n > 1 else numpy.zeros(new.shape[:-1])
     pooled = (within * base_df + own * (n - 1)) / max(base_df + n - 1, 1)
-    se = numpy.sqrt(spread / k + drift + pooled / n)
-    return means.mean(axis=-1) - new.mean(axis=-1), se, numpy.full(se.shape, float(k - 1))
+    se = numpy.sqrt(spread / k + moves + pooled / n)
+    return means.mean(axis=-1) - new.mean(axis=-1), se, numpy.full(se.shape, df)
 
 
 def _effect(arrays, n_base: int, n_new: int, method: str) -> Effect:
@@ -165,7 +173,8 @@ def across_invocations(base_step_s: Sequence[float], new_step_s: Sequence[float]
                    len(new_step_s), "Welch with drift")
 
 
-def against_baseline(invocations: Sequence[Sequence[float]], new_step_s: Sequence[float]) -> Effect | None:
+def against_baseline(invocations: Sequence[Sequence[float]], new_step_s: Sequence[float],
+                     drift: Drift | None = None) -> Effect | None:
     """None with fewer than two recorded invocations or no new run."""
     import numpy
 
@@ -177,7 +186,7 @@ def against_baseline(invocations: Sequence[Sequence[float]], new_step_s: Sequenc
     within = sum(float(s.var(ddof=1)) * (len(s) - 1) for s in runs) / dof if dof else 0.0
     typical = float(numpy.mean([len(s) for s in sets]))
     means = numpy.array([s.mean() for s in sets])
-    return _effect(baseline_arrays(means, numpy.float64(within), typical, logs(new_step_s), dof), len(sets),
+    return _effect(baseline_arrays(means, numpy.float64(within), typical, logs(new_step_s), dof, drift), len(sets),
                    len(new_step_s), "against a baseline set")
 
 

@@ -62,7 +62,7 @@ def adjust_p_values(p_values: Sequence[float]) -> list[float]:
 
 
 def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: Sequence[float],
-                           confidence: float = 0.95) -> RatioEstimate | None:
+                           confidence: float = 0.95, drift: Drift | None = None) -> RatioEstimate | None:
     """new's runs judged against the spread of a baseline's recorded invocations (docs/measurement.md, rule 13).
 
     Each recorded invocation contributes the mean of its log run medians; the new invocation's
@@ -70,6 +70,10 @@ def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: S
     so that drift between invocations, which the runs of one invocation cannot show, counts.
     The spread is floored by the runs' own spread, so that k agreeing invocations by chance do
     not make it too tight. None with fewer than two invocations (use ratio_estimate).
+
+    With ``drift`` (the hardware's, from shrunk_drift(): never below its pooled estimate or its device
+    class's floor), an invocation mean varies by that drift plus its runs' spread, with the drift's
+    degrees of freedom (its sittings', not its invocations'), in place of the case's own spread of means.
     """
     import numpy
     from scipy import stats
@@ -84,6 +88,9 @@ def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: S
               / max(sum(len(s) - 1 for s in runs), 1)) if runs else 0.0
     typical = float(numpy.mean([len(s) for s in sets]))
     spread = max(float(means.var(ddof=1)), within / typical)
+    df = k - 1
+    if drift is not None:
+        spread, df = drift.variance + within / typical, max(1, min(df, drift.df))
     new = numpy.log(new_step_s)
     shift = center - float(new.mean())  # log(new throughput / baseline throughput)
     if spread == 0:
@@ -92,8 +99,8 @@ def ratio_against_baseline(invocations: Sequence[Sequence[float]], new_step_s: S
                              confidence)
     scale = math.sqrt(spread * (1 + 1 / k))
     t = shift / scale
-    p = float(2 * stats.t.sf(abs(t), k - 1))
-    margin = float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * scale
+    p = float(2 * stats.t.sf(abs(t), df))
+    margin = float(stats.t.ppf(0.5 + confidence / 2, df)) * scale
     return RatioEstimate(math.exp(shift), math.exp(shift - margin), math.exp(shift + margin), p, k, len(new),
                          confidence)
 
@@ -141,6 +148,26 @@ def pooled_drift(estimates: Sequence[tuple[float, int]]) -> Drift | None:
         return None
     total = sum(df for _, df in estimates)
     return Drift.clipped(sum(v * df for v, df in estimates) / total, max(df for _, df in estimates))
+
+
+def shrunk_drift(own: tuple[float, int] | None, pooled: Drift, floor_variance: float = 0.0,
+                 df: int | None = None) -> Drift:
+    """A case's drift, never below the hardware's pooled drift (nor ``floor_variance``).
+
+    The df-weighted mean of the case's own estimate and the pooled one (df are the weights that
+    inverse-variance weighting gives two estimates of one variance), used only where it lies above the
+    pooled one: a case may drift more than its hardware's cases on average, and its own excess counts in
+    proportion to its degrees of freedom; a lower own estimate is not trusted, because a few invocations
+    put it in the chi-square's lower tail (with 2 df it is below a quarter of the truth 22 % of the
+    time, and clipped to 0 often), and too little drift turns into false alarms where too much costs
+    only power. ``df``: the result's degrees of freedom (default the pooled estimate's); the caller
+    counts them honestly (invocations of one sitting are not independent evidence of drift).
+    """
+    variance = pooled.variance
+    if own is not None:
+        own_variance, own_df = own
+        variance += max(own_variance - pooled.variance, 0.0) * own_df / (own_df + pooled.df)
+    return Drift(max(variance, floor_variance, 0.0), pooled.df if df is None else df)
 
 
 def ratio_across_invocations(base_step_s: Sequence[float], new_step_s: Sequence[float], drift: Drift,

@@ -34,7 +34,7 @@ from bench.measure.timing import (
 from bench.measure.workloads import Step, build_step
 from bench.results.records import CompileInfo, Noise, RunRecord, Status, Warmup, Workload
 from envcheck.capabilities import PRECISIONS, tf32
-from envcheck.load import CpuLoadMonitor, gpu_load
+from envcheck.load import CpuLoadMonitor, gpu_load, process_tree
 
 
 def settle_compile_workers() -> None:
@@ -68,9 +68,11 @@ class NoiseMonitor:
 
     def __init__(self, device: str, own_pid: int | None = None) -> None:
         """``own_pid``: the root of the process tree being measured (a rank's torchrun agent: its sibling
-        ranks are the measurement, not noise); this process by default."""
+        ranks are the measurement, not noise); this process by default. The whole tree is the run's own
+        (inductor's compile workers too), on the CPU and on the GPU."""
         self.device = device
-        self.cpu = CpuLoadMonitor(pid=own_pid)
+        self.own_pid = own_pid or os.getpid()
+        self.cpu = CpuLoadMonitor(pid=self.own_pid)
 
     def start(self) -> None:
         self.cpu.start()
@@ -78,7 +80,8 @@ class NoiseMonitor:
     def stop(self) -> Noise:
         cpu = self.cpu.stop()
         gpu = self.gpu_reading() if self.device.startswith("cuda") else None
-        return Noise(cpu=cpu, gpu=gpu, reasons=cpu.busy_reasons() + (gpu.busy_reasons() if gpu else []))
+        return Noise(cpu=cpu, gpu=gpu, reasons=cpu.busy_reasons() + (gpu.busy_reasons() if gpu else []),
+                     hardware_findings=gpu.hardware_findings() if gpu else [])
 
     def gpu_reading(self):
         try:
@@ -88,7 +91,8 @@ class NoiseMonitor:
         except Exception:  # noqa: BLE001 - no NVML: the GPU's state is unknown, not noisy
             return None
         try:
-            return gpu_load(pynvml, torch.cuda.current_device(), {os.getpid()})
+            return gpu_load(pynvml, torch.cuda.current_device(), process_tree(self.own_pid) | {os.getpid()},
+                            own_memory_bytes=torch.cuda.memory_reserved())
         finally:
             pynvml.nvmlShutdown()
 
@@ -133,7 +137,7 @@ def prepare(step: Step, rules: TimingRules, index: int, cache: str, clock: Clock
     warmup, step_s = warm_until_steady(step, clock, rules, second_s, agree)
     _, steps = agree(True, steps_for(step_s, rules.min_round_s))
     return Prepared(index, rules, workload, compile_info, Warmup(warmup.rounds, round(warmup.seconds, 4),
-                                                                 warmup.steady),
+                                                                 warmup.steady, warmup.cap_s),
                     torch.get_num_threads(), loss_start, steps, started)
 
 

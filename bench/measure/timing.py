@@ -7,6 +7,7 @@ drive every rule with a fake clock. Statistics come from pytest-benchmark's Stat
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import statistics
 import time
@@ -57,15 +58,40 @@ class Warmup:
     seconds: float
     steady: bool
     steps_per_round: int
+    cap_s: float  # the warm-up's time limit: not steady means it ran into it
 
 
-def is_steady(round_s: list[float], window: int, tolerance: float) -> bool:
-    """The last ``window`` rounds lie within ``tolerance`` of their median."""
-    if len(round_s) < window:
+# sd of one round = 1.4826 * MAD / sqrt(2) for the successive differences of normal noise (MAD: the median
+# absolute deviation from their median, so that a steady trend, which shifts every difference alike, drops out)
+_SD_PER_DIFFERENCE_MAD = 1.4826 / math.sqrt(2)
+# sd of the median of n rounds / sd of their mean (large-n value sqrt(pi/2); 1.16 at n = 3)
+_MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2)
+
+
+def round_spread(step_s: list[float]) -> float:
+    """A robust standard deviation of one round, from the successive differences of the rounds (centred
+    on their median: a steady trend does not count as spread, nor does one outlier)."""
+    if len(step_s) < 3:
+        return 0.0
+    differences = [b - a for a, b in itertools.pairwise(step_s)]
+    middle = statistics.median(differences)
+    return statistics.median(abs(d - middle) for d in differences) * _SD_PER_DIFFERENCE_MAD
+
+
+def settled(step_s: list[float], window: int, spreads: float, floor: float) -> bool:
+    """Steady: the median of the last ``window`` rounds (per-step seconds) lies within ``spreads`` standard
+    errors of the median of the ``window`` rounds before it, the errors from those rounds' own robust
+    spread (round_spread); or within ``floor`` (relative) of it whatever the spread. A warm-up that still
+    decays or trends moves the window median by more than its noise; a stationary noisy one does not,
+    however large its noise (rule 3: relative to the run's own round spread)."""
+    if len(step_s) < 2 * window:
         return False
-    recent = round_s[-window:]
-    middle = statistics.median(recent)
-    return middle > 0 and (max(recent) - min(recent)) / middle <= tolerance
+    recent = step_s[-2 * window:]
+    now, before = statistics.median(recent[window:]), statistics.median(recent[:window])
+    if now <= 0:
+        return False
+    standard_error = _MEDIAN_EFFICIENCY * round_spread(recent) * math.sqrt(2 / window)
+    return abs(now - before) <= max(spreads * standard_error, floor * now)
 
 
 Agree = Callable[[bool, int], tuple[bool, int]]
@@ -78,28 +104,28 @@ def alone(done: bool, steps: int) -> tuple[bool, int]:
 
 def warm_until_steady(step: Callable[[], None], clock: Clock, rules: TimingRules,
                       first_step_s: float, agree: Agree = alone) -> tuple[Warmup, float]:
-    """Run calibrated rounds until their times settle (an idle GPU clocks down).
+    """Run calibrated rounds until their times settle (an idle GPU clocks down), or until
+    ``rules.warmup_max_s`` (then the record says it did not settle, and under which cap).
 
     ``agree`` makes processes that step together (data-parallel ranks) take the
     same decisions: stop when all are done, and use the largest step count.
     Returns the warm-up record and the step time of the settled rounds.
     """
     _, steps = agree(False, steps_for(first_step_s, rules.min_round_s))
-    round_s: list[float] = []
+    step_s: list[float] = []  # per-step seconds of each round (steps per round grow while recalibrating)
     start = clock.now()
     while True:
-        round_s.append(time_round(step, steps, clock))
+        step_s.append(time_round(step, steps, clock) / steps)
         elapsed = clock.now() - start
-        steady = is_steady(round_s, rules.warmup_min_rounds, rules.steady_tolerance)
+        steady = settled(step_s, rules.warmup_min_rounds, rules.steady_spreads, rules.steady_tolerance)
         # recalibrate while the step time is still moving
-        wanted = max(steps, steps_for(round_s[-1] / steps, rules.min_round_s))
+        wanted = max(steps, steps_for(step_s[-1], rules.min_round_s))
         done, wanted = agree(steady or elapsed >= rules.warmup_max_s, wanted)
         if done:
             break
         steps = wanted
-    window = round_s[-rules.warmup_min_rounds:]
-    step_s = statistics.median(window) / steps
-    return Warmup(len(round_s), elapsed, steady, steps), step_s
+    settled_s = statistics.median(step_s[-rules.warmup_min_rounds:])
+    return Warmup(len(step_s), elapsed, steady, steps, rules.warmup_max_s), settled_s
 
 
 @dataclasses.dataclass(frozen=True)

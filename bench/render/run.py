@@ -41,8 +41,10 @@ def flags_of(record: CaseRecord, rules=None) -> tuple[str, ...]:
         flags.append(f"{record.status.value}: {record.reason}")
     if record.noisy:
         flags.append("noisy: " + "; ".join(record.noise_reasons))
-    if record.warmup_unsteady:
-        flags.append("warm-up did not settle")
+    if record.hardware_findings:
+        flags.append("hardware: " + "; ".join(record.hardware_findings))
+    if note := record.warmup_unsteady_note():
+        flags.append(note)
     if rules is not None and (unstable := record.unstable_runs(rules)):
         flags.append(f"unstable rounds in {len(unstable)} of {len(record.ok_runs)} runs (std/mean >= "
                      f"{rules.unstable_cv:.0%} or min/max >= {rules.unstable_spread:.0%} off the mean)")

@@ -93,7 +93,8 @@ class CompileInfo:
 class Warmup:
     rounds: int
     seconds: float
-    steady: bool  # False: it hit warmup_max_s before three rounds agreed
+    steady: bool  # False: it ran into its cap (warmup_max_s) before the round times settled
+    cap_s: float | None = None  # that cap; None in reports before it was recorded
 
     def __post_init__(self) -> None:
         _seconds(self.seconds, "warm-up seconds")
@@ -106,6 +107,8 @@ class Noise:
     cpu: CpuLoad | None = None
     gpu: GpuLoad | None = None
     reasons: list[str] = dataclasses.field(default_factory=list)  # empty: quiet
+    # not noise: the GPU slowed itself down (thermal, hardware, power brake), which validate calls degraded
+    hardware_findings: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +183,11 @@ class RunRecord:
         if self.rank_step_s:
             return sum(self.workload.items_per_step / step for step in self.rank_step_s)
         return self.workload.items_per_step / self.step_s
+
+    @property
+    def hardware_findings(self) -> list[str]:
+        return list(self.noise.hardware_findings) if self.noise else []
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,8 +288,22 @@ class CaseRecord:
         return [run for run in self.ok_runs if unstable_reasons(run.round_s, rules)]
 
     @property
+    def hardware_findings(self) -> list[str]:
+        """What the hardware did wrong during the case's runs (not noise: validate calls the case degraded)."""
+        return list(dict.fromkeys(f for run in self.runs for f in run.hardware_findings))
+
+    @property
     def warmup_unsteady(self) -> bool:
         return any(run.warmup and not run.warmup.steady for run in self.ok_runs)
+
+    def warmup_unsteady_note(self) -> str | None:
+        """'warm-up did not settle within its 1 s cap in 2 of 5 runs', or None when every run settled."""
+        unsteady = [run for run in self.ok_runs if run.warmup and not run.warmup.steady]
+        if not unsteady:
+            return None
+        caps = sorted({run.warmup.cap_s for run in unsteady if run.warmup.cap_s is not None})
+        within = f" within its {'/'.join(f'{cap:g}' for cap in caps)} s cap" if caps else ""
+        return f"warm-up did not settle{within} in {len(unsteady)} of {len(self.ok_runs)} runs"
 
     def compile_s(self, cache: str) -> float | None:
         """Median compile time of the runs that compiled with a cold (or warm) inductor cache."""

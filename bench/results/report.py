@@ -120,6 +120,10 @@ class Report:
         torch = self.environment.facts.torch
         return self.run.label or f"{self.machine_id} torch {torch.version if torch else '?'}"
 
+    def same_invocation(self, other: Report) -> bool:
+        """Both reports come from one `bench run` (its setups, interleaved): drift lands on both alike."""
+        return self.run.started == other.run.started
+
     def same_as(self, other: Report) -> bool:
         """The same report: equal content (a copy of one file is not a second run)."""
         return self.created == other.created and self.to_json() == other.to_json()

@@ -26,7 +26,7 @@ from bench.results.records import RunRecord, Status
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import write_json_atomic
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout: workers import bench from here
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: workers import bench from here
 
 POLL_S = 0.1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from bench import config
-from bench.analysis.baselines import BASELINES, folder_for, load_baseline
+from bench.analysis.baselines import BASELINES, Coverage, folder_for, load_baseline
 from bench.analysis.compare import Comparison, Verdict
 from bench.results.records import Status
 from bench.results.report import Report, ReportError
@@ -79,23 +79,35 @@ class Decision:
 
 
 def decide(env_failures: list[str], broken_cases: list[str], comparison: Comparison | None, fail_above: float,
-           baseline: Path, baseline_runs: int) -> Decision:
-    """The verdict from what envcheck failed, which cases broke, and the comparison (None: no baseline)."""
+           baseline: Path, baseline_runs: int, coverage: Coverage | None = None,
+           hardware_findings: dict[str, list[str]] | None = None) -> Decision:
+    """The verdict from what envcheck failed, which cases broke, and the comparison (None: no baseline).
+    ``coverage``: the baseline set's sittings; fewer than config.MIN_BASELINE_SITTINGS is not yet enough.
+    ``hardware_findings``: case -> what the GPU did to itself (thermal, hardware, power-brake slowdown):
+    degraded whatever the baseline says, since the hardware, not the load, is at fault."""
     if env_failures or broken_cases:
         parts = [f"envcheck FAIL: {', '.join(env_failures)}"] if env_failures else []
         parts += [f"cases not measured: {', '.join(broken_cases)}"] if broken_cases else []
         return Decision("broken", "validate: broken: " + "; ".join(parts), EXIT_BROKEN)
+    if found := {key: reasons for key, reasons in (hardware_findings or {}).items() if reasons}:
+        listed = "; ".join(f"{key}: {', '.join(reasons)}" for key, reasons in found.items())
+        return Decision("degraded", f"validate: degraded: the hardware slowed itself down during {len(found)} "
+                                    f"case(s): {listed}; check cooling and power (`nvidia-smi -q -d "
+                                    "PERFORMANCE,TEMPERATURE,POWER`)", EXIT_DEGRADED)
     if comparison is None or baseline_runs == 0:
         return Decision("inconclusive", f"validate: inconclusive: no baseline for this hardware at {baseline}; "
-                                        f"record {config.MIN_BASELINE_RUNS} runs at different times with --record",
+                                        f"record {config.MIN_BASELINE_SITTINGS} sittings at least "
+                                        f"{config.SITTING_GAP_MIN:g} min apart: python -m bench validate --record",
                         EXIT_INCONCLUSIVE)
     if not comparison.cases:
         return Decision("inconclusive", f"validate: inconclusive: the baseline {baseline} shares no case with this "
                                         "run (another suite or device?)", EXIT_INCONCLUSIVE)
     regressions = comparison.regressions()
     slow = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
+    seen = f"; apparently slower: {slow}" if regressions else ""
+    if coverage is not None and (shortfall := coverage.shortfall()):
+        return Decision("inconclusive", f"validate: inconclusive: {shortfall}{seen}", EXIT_INCONCLUSIVE)
     if baseline_runs < config.MIN_BASELINE_RUNS:
-        seen = f"; apparently slower: {slow}" if regressions else ""
         return Decision("inconclusive", f"validate: inconclusive: the baseline has {baseline_runs} recorded run(s), "
                                         f"fewer than {config.MIN_BASELINE_RUNS}: its spread between runs is unknown; "
                                         f"add one with --record{seen}", EXIT_INCONCLUSIVE)
@@ -115,8 +127,9 @@ def decide(env_failures: list[str], broken_cases: list[str], comparison: Compari
                          f"{fail_above:g}%{could}: add runs (--until-decided, --runs) or quiet the machine")
         return Decision("inconclusive", f"validate: inconclusive: {comparison.decided} of {cases} cases decided; "
                                         + "; ".join(parts), EXIT_INCONCLUSIVE)
-    return Decision("healthy", f"validate: healthy: all {cases} cases against {baseline_runs} baseline runs at "
-                               f"{baseline} rule out a slowdown beyond {fail_above:g}%", EXIT_HEALTHY)
+    runs = coverage.describe() if coverage is not None else f"{baseline_runs} baseline runs"
+    return Decision("healthy", f"validate: healthy: all {cases} cases against {runs} at {baseline} rule out a "
+                               f"slowdown beyond {fail_above:g}%", EXIT_HEALTHY)
 
 
 def broken_cases(report) -> list[str]:
@@ -160,7 +173,7 @@ class Validation:
 
 def validate(request: ValidateRequest, progress) -> Validation:
     """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready."""
-    from bench.analysis.baselines import record, recorded_runs
+    from bench.analysis.baselines import coverage, hardware_drifts, record, recordable, recorded_runs
     from bench.analysis.compare import compare_reports
     from bench.run.execute import execute
     from bench.run.plan import resolve_device
@@ -175,9 +188,10 @@ def validate(request: ValidateRequest, progress) -> Validation:
     progress.show(env_report)
     threshold = request.threshold(device)
     judge = None
+    drift = hardware_drifts(baseline, config.DRIFT_FLOOR_SD.get(device, 0.0)) if baseline else None
     if request.run.until_decided and recorded_runs(baseline) >= config.MIN_BASELINE_RUNS:
         def judge(reports):  # the run so far against the baseline, at validate's threshold
-            return compare_reports(baseline, reports[0], margin_pct=threshold, fail_above_pct=threshold)
+            return compare_reports(baseline, reports[0], margin_pct=threshold, fail_above_pct=threshold, drift=drift)
     elif request.run.until_decided:
         progress.note(f"--until-decided: the baseline holds fewer than {config.MIN_BASELINE_RUNS} recorded runs; "
                       "measuring the planned runs only")
@@ -191,13 +205,17 @@ def validate(request: ValidateRequest, progress) -> Validation:
     comparison = None
     if baseline:
         comparison = compare_reports(baseline, report, base_name=str(location), new_name=str(path),
-                                     margin_pct=threshold, fail_above_pct=threshold)
+                                     margin_pct=threshold, fail_above_pct=threshold, drift=drift)
         progress.show(comparison)
     env_failures = [r.name for r in env_report.checks if r.status.value == "FAIL"]
-    decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline))
+    covered = coverage(baseline)
+    if baseline:
+        progress.note(f"baseline {location}: {covered.describe()}")
+    decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline),
+                      covered, {r.key: r.hardware_findings for r in report.cases})
     recorded, not_recorded = None, None
     if request.record:
-        not_recorded = record_refusal(decision, report)
+        not_recorded = recordable(report, decision.name)
         if not_recorded is None:
             recorded = record(path, location)
     if request.junit_xml is not None:
@@ -206,15 +224,3 @@ def validate(request: ValidateRequest, progress) -> Validation:
         except OutputError as error:
             progress.note(f"cannot write the JUnit XML: {error}")
     return Validation(decision, path, recorded, not_recorded)
-
-
-def record_refusal(decision: Decision, report) -> str | None:
-    """Why --record does not add this run to the baseline (None: it does)."""
-    if decision.name not in ("healthy", "inconclusive"):
-        return f"the run is {decision.name}; a baseline holds healthy runs only"
-    noisy = report.cases_noisy()
-    if noisy:
-        reasons = "; ".join(dict.fromkeys(reason for r in noisy for reason in r.noise_reasons))
-        return (f"the machine was busy during {len(noisy)} case(s) ({reasons}); a baseline holds quiet runs only: "
-                "record again on a quiet machine")
-    return None

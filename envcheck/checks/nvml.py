@@ -13,14 +13,17 @@ from types import ModuleType
 from envcheck.checks.registry import CheckContext, register
 from envcheck.records import CheckResult, failed, first_line, passed, skipped, warned
 
-# Clock-event reasons that mean the GPU is running slower than it could.
-SLOWDOWN_REASONS = {
+# Clock-event reasons that mean the GPU slowed itself down: a symptom of the hardware (cooling, power
+# delivery), a finding about the GPU rather than noise (docs/measurement.md, rule 11).
+HARDWARE_SLOWDOWNS = {
     "nvmlClocksEventReasonHwSlowdown": "hardware slowdown",
     "nvmlClocksEventReasonHwThermalSlowdown": "hardware thermal slowdown",
     "nvmlClocksEventReasonSwThermalSlowdown": "software thermal slowdown",
     "nvmlClocksEventReasonHwPowerBrakeSlowdown": "power-brake slowdown",
-    "nvmlClocksEventReasonSwPowerCap": "power cap",
 }
+# Clock-event reasons that mean the GPU is running slower than it could: the hardware's, and the power
+# cap (normal under load on an H100/H200: neither noise nor a finding, but recorded).
+SLOWDOWN_REASONS = {**HARDWARE_SLOWDOWNS, "nvmlClocksEventReasonSwPowerCap": "power cap"}
 UNSUPPORTED_ERRORS = ("NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_FUNCTION_NOT_FOUND")
 TEMPERATURE_MARGIN_C = 5
 

@@ -78,8 +78,8 @@ def check_distributed(ctx: CheckContext) -> list[CheckResult]:
 def check_machine_load(ctx: CheckContext) -> list[CheckResult]:
     """Other processes using the CPU right now would make any benchmark noisy."""
     load = sample_cpu_load(LOAD_SAMPLE_S, ctx.probes.psutil(), ctx.probes.sleep)
-    detail = (f"over {load.seconds:.1f} s other processes used {load.other_cpu_cores:.2f} CPU cores, "
-              f"steal {load.steal_cores:.2f}; load average {load.load_1m or 0:.2f}")
+    detail = (f"over {load.seconds:.1f} s other processes used {load.other_cpu_cores:.2f} of "
+              f"{load.capacity_cores} CPU cores, steal {load.steal_cores:.2f}; load average {load.load_1m or 0:.2f}")
     busy = load.busy_reasons()
     if busy:
         return [warned("machine load", f"busy: {'; '.join(busy)} ({detail})",

@@ -139,3 +139,13 @@ def test_the_parent_side_never_imports_torch_at_module_level():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             heavy += [f"{name}: {n}" for n in names if n.split(".")[0] == "torch"]
     assert heavy == []
+
+
+def test_paths_anchored_on_a_module_still_name_the_checkout():
+    """Modules that find the checkout from their own file (workers import bench from it; the committed
+    baselines live in it) must say so from wherever they sit in the tree."""
+    from bench.analysis.baselines import BASELINES
+    from bench.run.process import ROOT as WORKER_ROOT
+
+    assert WORKER_ROOT == ROOT and (WORKER_ROOT / "bench" / "__init__.py").is_file()
+    assert BASELINES == ROOT / "results" / "baselines" and BASELINES.is_dir()

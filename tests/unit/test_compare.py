@@ -77,31 +77,59 @@ def test_only_in_one_side_and_differences():
 
 
 def test_the_basis_of_a_comparison_says_how_drift_was_handled():
-    from bench.analysis.compare import drifts
+    from bench.analysis.baselines import hardware_drifts as drifts
 
     base, new = report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])])
     new.run.started = "2026-11-30T01:00:00+00:00"  # another invocation
     assert "not known" in compare_reports(base, new).basis
     refused = compare_reports(base, new)  # run level, drift could be called: no decision instead
     assert refused.cases[0].verdict is Verdict.INCONCLUSIVE and refused.refused and "--setup" in refused.refused
-    history = [report([record([s * f for s in QUICK])]) for f in (0.8, 1.0, 1.25)]  # a drifting machine
+    history = [report([record([s * f for s in QUICK])], started=f"2026-11-30T0{hour}:00:00+00:00")
+               for hour, f in ((1, 0.8), (3, 1.0), (5, 1.25))]  # a drifting machine, three sittings
     drift = drifts(history)
     counted = compare_reports(base, new, drift=drift)
-    assert "drift between its 3 recorded invocations is counted" in counted.basis
+    assert "drift between invocations is counted" in counted.basis and "2 degree(s) of freedom" in counted.basis
     assert counted.cases[0].verdict is not Verdict.SLOWER  # 30 % is within what it does on its own
     interleaved = report([record([s * 1.3 for s in QUICK])])  # same `started`: one invocation
     assert "interleaved" in compare_reports(base, interleaved).basis
 
 
-def test_a_cases_own_drift_needs_five_invocations_else_the_hardwares_pooled():
-    from bench.analysis.compare import drifts
+def test_a_cases_own_drift_is_shrunk_toward_the_hardwares_pooled_never_below_it():
+    from bench.analysis.baselines import hardware_drifts as drifts
 
-    def history(factors):
-        return [report([record([s * f for s in QUICK]), record([s * f for s in QUICK], batch_size=2)])
-                for f in factors]
+    def history(factors, steady=1.0):
+        """Two cases: the first drifts by ``factors``, the second by ``steady`` times as much (log)."""
+        return [report([record([s * f for s in QUICK]), record([s * f**steady for s in QUICK], batch_size=2)],
+                       started=f"2026-11-{10 + day}T08:00:00+00:00") for day, f in enumerate(factors)]
 
-    few = drifts(history((0.8, 1.0, 1.25)))
-    assert list(few) == ["*"] and few["*"].df == 2 and few["*"].variance > 0
-    many = drifts(history((0.8, 1.0, 1.25, 0.9, 1.1)))
-    assert set(many) == {"*", "cnn-train-eager-fp32-bs64-cpu", "cnn-train-eager-fp32-bs2-cpu"}
-    assert many["cnn-train-eager-fp32-bs64-cpu"].df == 4
+    wide, calm = "cnn-train-eager-fp32-bs64-cpu", "cnn-train-eager-fp32-bs2-cpu"
+    baseline = history((0.8, 1.0, 1.25), steady=0.0)  # the second case does not drift at all
+    found = drifts(baseline)
+    pooled = found["*"]
+    assert found[calm].variance == pytest.approx(pooled.variance)  # never below the pooled drift
+    own = own_drift(baseline, wide)
+    assert pooled.variance < own  # the case that drifts keeps half its excess (its df = the pooled df)
+    assert found[wide].variance == pytest.approx(pooled.variance + (own - pooled.variance) / 2)
+    assert found[wide].df == pooled.df == 2  # three sittings of one invocation each
+    floored = drifts(history((1.0, 1.0, 1.0)), floor_sd=0.02)
+    assert floored["*"].variance == pytest.approx(0.02**2) and floored[wide].variance == pytest.approx(0.02**2)
+
+
+def test_invocations_of_one_sitting_count_once_in_the_drifts_degrees_of_freedom():
+    from bench.analysis.baselines import hardware_drifts as drifts
+
+    def at(stamps):
+        return [report([record([s * f for s in QUICK])], started=stamp)
+                for stamp, f in zip(stamps, (0.9, 1.0, 1.1, 0.95, 1.05, 1.0), strict=False)]
+
+    back_to_back = at([f"2026-11-30T08:{m:02d}:00+00:00" for m in (0, 4, 8, 12, 16)])
+    assert drifts(back_to_back)["*"].df == 1  # one sitting: at least 1, but no more
+    spread = at(["2026-11-30T08:00:00+00:00", "2026-11-30T08:04:00+00:00", "2026-11-30T09:00:00+00:00",
+                 "2026-11-30T10:30:00+00:00", "2026-11-30T10:34:00+00:00", "2026-12-01T08:00:00+00:00"])
+    assert drifts(spread)["*"].df == 3  # four sittings of six invocations
+
+
+def own_drift(baseline, key) -> float:
+    from bench.analysis.stats import drift_estimate
+
+    return drift_estimate([b.find(key).run_step_s for b in baseline])[0]

@@ -226,9 +226,9 @@ def test_a_busy_machine_is_a_warning(probes):
         Error = Exception
         calls = 0
 
-        def cpu_times(self):
+        def cpu_times(self, percpu=False):
             Busy.calls += 1
-            return types.SimpleNamespace(user=Busy.calls * 100.0, nice=0, system=0, irq=0, softirq=0, steal=0)
+            return [types.SimpleNamespace(user=Busy.calls * 100.0, nice=0, system=0, irq=0, softirq=0, steal=0)]
 
         def Process(self, pid):  # noqa: N802
             return types.SimpleNamespace(cpu_times=lambda: types.SimpleNamespace(user=0.0, system=0.0),

@@ -397,15 +397,14 @@ def test_11_a_gap_in_a_comma_list_is_refused(tmp_path, capsys, flag):
 
 
 def test_11_record_refused_on_a_busy_machine_says_why():
-    from bench.run.validate import Decision, record_refusal
+    from bench.analysis.baselines import recordable
     from tests.reports import record, report
 
-    healthy = Decision("healthy", "validate: healthy", 0)
     busy = report([record([0.01, 0.011, 0.0105], noisy_runs=(0, 1, 2))])
-    reason = record_refusal(healthy, busy)
+    reason = recordable(busy, "healthy")
     assert reason.startswith("the machine was busy during 1 case(s) (") and "quiet machine" in reason
-    assert record_refusal(healthy, report([record([0.01, 0.011, 0.0105])])) is None
-    assert "degraded" in record_refusal(Decision("degraded", "validate: degraded", 3), busy)
+    assert recordable(report([record([0.01, 0.011, 0.0105])]), "degraded") is None  # every clean run is kept
+    assert recordable(busy, "broken") == "the run is broken"
 
 
 # ---------------------------------------------------------------- 5: a bounded rank count

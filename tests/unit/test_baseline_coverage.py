@@ -1,0 +1,135 @@
+"""Baseline sets that cover (issue 19, item 5): sittings, the drift validate uses, what --record keeps."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from bench.analysis.baselines import BASELINES, coverage, hardware_drifts, load_baseline, recordable, sittings
+from bench.analysis.compare import compare_reports
+from bench.analysis.stats import Drift, drift_estimate, pooled_drift, ratio_against_baseline, shrunk_drift
+from bench.run.validate import EXIT_HEALTHY, EXIT_INCONCLUSIVE, decide
+from tests.reports import record, report
+
+RUNS = [0.010, 0.0102, 0.0098, 0.0101, 0.0099]
+HERE = Path("results/baselines/x")
+
+
+def at(stamp: str, factor: float = 1.0, **kw):
+    return report([record([s * factor for s in RUNS], **kw)], started=stamp)
+
+
+def test_back_to_back_invocations_are_one_sitting_and_30_minutes_apart_another():
+    # each report ends a minute after it starts (tests/reports.py)
+    stamps = ["2026-11-30T11:06:00+00:00", "2026-11-30T08:43:00+00:00", "2026-11-30T08:47:00+00:00",
+              "2026-11-30T11:10:00+00:00", "2026-11-30T09:17:00+00:00", "2026-11-30T09:47:59+00:00"]
+    found = sittings([at(s) for s in stamps])
+    # 08:48 end -> 09:17 start is 29 min: the same sitting; 09:18 -> 09:47:59 is 29.98 min: still the same
+    assert [s.invocations for s in found] == [4, 2]
+    assert found[0].describe() == "2026-11-30 08:43-09:48 UTC (4)"
+    assert [s.invocations for s in sittings([at(s) for s in stamps], gap_min=10)] == [2, 1, 1, 2]
+
+
+def test_fewer_than_three_sittings_is_not_yet_enough():
+    two = [at(f"2026-11-30T08:{m:02d}:00+00:00") for m in (0, 4, 8)] + [at("2026-11-30T11:00:00+00:00")]
+    covered = coverage(two)
+    assert not covered.enough
+    assert covered.shortfall().endswith("record 1 more sitting(s) at least 30 min apart: "
+                                        "python -m bench validate --record")
+    assert "4 recorded invocation(s) in 2 sitting(s)" in covered.shortfall()
+    assert coverage([*two, at("2026-12-01T08:00:00+00:00")]).shortfall() is None
+
+
+def verdict(baseline, new_runs):
+    new = report([record(new_runs)], started="2026-12-05T08:00:00+00:00")
+    drift = hardware_drifts(baseline, 0.02)
+    comparison = compare_reports(baseline, new, margin_pct=10.0, drift=drift)
+    return decide([], [], comparison, 10.0, HERE, len(baseline), coverage(baseline))
+
+
+def test_validate_waits_for_three_sittings_even_with_many_invocations():
+    one_sitting = [at(f"2026-11-30T08:{m:02d}:00+00:00", f) for m, f in ((0, 0.99), (4, 1.0), (8, 1.01), (12, 1.0))]
+    slow = verdict(one_sitting, [s * 2 for s in RUNS])
+    assert slow.exit_code == EXIT_INCONCLUSIVE  # not degraded: one sitting cannot show the drift between sittings
+    assert "1 sitting(s)" in slow.line and "record 2 more sitting(s)" in slow.line and "apparently slower" in slow.line
+    three = [at(f"2026-11-{day}T08:00:00+00:00", f) for day, f in ((10, 0.99), (11, 1.0), (12, 1.01))]
+    same = verdict(three, RUNS)
+    assert same.exit_code == EXIT_HEALTHY and "3 recorded invocation(s) in 3 sitting(s)" in same.line
+
+
+def test_the_committed_baseline_set_is_two_sittings_and_not_enough():
+    folder = next(BASELINES.iterdir())
+    baseline = load_baseline(folder)
+    covered = coverage(baseline)
+    assert covered.invocations == 12 and [s.invocations for s in covered.sittings] == [3, 9]
+    latest = baseline[-1]
+    decision = decide([], [], compare_reports(baseline[:-1], latest, drift=hardware_drifts(baseline[:-1], 0.02)),
+                      10.0, folder, 11, coverage(baseline[:-1]))
+    assert decision.exit_code == EXIT_INCONCLUSIVE and "in 2 sitting(s)" in decision.line
+    assert "record 1 more sitting(s) at least 30 min apart" in decision.line
+
+
+def test_record_keeps_every_run_that_is_neither_broken_nor_noisy():
+    quiet = report([record(RUNS)])
+    assert recordable(quiet, "degraded") is None  # a slow but clean run is part of the hardware's spread
+    assert recordable(quiet, "inconclusive") is None and recordable(quiet, "healthy") is None
+    assert recordable(quiet, "broken") == "the run is broken"
+    assert recordable(report([record(RUNS, noisy_runs=(0, 1, 2))]), "healthy").startswith(
+        "the machine was busy during 1 case(s)")
+
+
+def test_shrunk_drift_counts_a_cases_excess_by_its_degrees_of_freedom():
+    pooled = Drift(0.004, 2)
+    assert shrunk_drift((0.0, 2), pooled).variance == pytest.approx(0.004)  # never below the pooled
+    assert shrunk_drift((0.012, 2), pooled).variance == pytest.approx(0.008)  # half the excess at equal df
+    assert shrunk_drift((0.012, 6), pooled).variance == pytest.approx(0.010)  # 6 / (6 + 2) of it
+    assert shrunk_drift(None, pooled, floor_variance=0.01, df=1) == Drift(0.01, 1)
+
+
+def test_a_drift_given_to_the_baseline_test_replaces_the_cases_own_spread():
+    invocations = [[0.010, 0.0101], [0.0100, 0.0099], [0.0101, 0.0100]]  # agree closely with each other
+    new = [0.0115, 0.0116]
+    own = ratio_against_baseline(invocations, new)
+    counted = ratio_against_baseline(invocations, new, drift=Drift(0.08**2, 2))
+    assert own.ci_high < 1 and counted.ci_high > 1  # own: a 13 % slowdown; the hardware drifts by 8 %
+    logs = [[math.log(x) for x in s] for s in invocations]
+    within = sum((a - b) ** 2 / 2 for a, b in logs) / 3
+    scale = math.sqrt((0.08**2 + within / 2) * (1 + 1 / 3))
+    from scipy import stats
+
+    shift = sum(sum(s) / 2 for s in logs) / 3 - sum(math.log(x) for x in new) / 2
+    assert counted.p_value == pytest.approx(2 * stats.t.sf(abs(shift) / scale, 2))
+
+
+def test_identical_machines_are_rarely_called_slower_against_three_sittings():
+    """Six cases, a drift between sittings (sd 0.08 in log, half of it shared by every case) and runs at
+    CV 3 %: judged against three sittings with the shrunk drift, identical software is called slower
+    (one-sided, alpha 5 %) in at most alpha of cases, and a 2x slowdown is caught in nearly all."""
+    rng = random.Random(19)
+    cases, trials, alarms, caught = 6, 150, 0, 0
+
+    def sitting(slowdown: float = 1.0) -> list[list[float]]:
+        shared = rng.gauss(0, 0.08 / math.sqrt(2))
+        result = []
+        for _ in range(cases):
+            moved = shared + rng.gauss(0, 0.08 / math.sqrt(2))
+            result.append([slowdown * math.exp(moved + rng.gauss(0, 0.03)) for _ in range(5)])
+        return result
+
+    def slower(baseline, new, case) -> bool:
+        per_case = [[invocation[c] for invocation in baseline] for c in range(cases)]
+        estimates = [drift_estimate(runs) for runs in per_case]
+        drift = shrunk_drift(estimates[case], pooled_drift(estimates), 0.02**2, 2)
+        estimate = ratio_against_baseline(per_case[case], new[case], 0.95, drift)
+        return estimate.ratio < 1 and estimate.p_value / 2 < 0.05
+
+    for _ in range(trials):
+        baseline = [sitting() for _ in range(3)]
+        same, halved = sitting(), sitting(2.0)
+        alarms += sum(slower(baseline, same, c) for c in range(cases))
+        caught += sum(slower(baseline, halved, c) for c in range(cases))
+    assert alarms / (trials * cases) <= 0.05
+    assert caught / (trials * cases) >= 0.9
