@@ -21,7 +21,7 @@ from envcheck.cli import EXIT_FAIL, EXIT_OK, UsageError, exit_usage
 from envcheck.text import printable
 
 
-def finish_run(outcome) -> int:
+def finish_invocation(outcome) -> int:
     from bench.render.run import render_outcome
 
     render_outcome(outcome, PROG)
@@ -35,15 +35,15 @@ def cmd_run(args) -> int:
     from bench.results.journal import JournalError
     from bench.run.execute import execute, resume
     from bench.run.plan import list_cases
-    from bench.run.request import RunRequest
+    from bench.run.request import InvocationRequest
     from bench.run.workdir import WorkDirError
 
     if args.resume is not None:
         try:
-            return finish_run(resume(args.resume, PrintProgress()))
+            return finish_invocation(resume(args.resume, PrintProgress()))
         except (JournalError, WorkDirError) as error:
             raise UsageError(str(error)) from None
-    request = RunRequest.from_args(args)
+    request = InvocationRequest.from_args(args)
     if request.until_decided and len(request.setups) != 2:
         raise UsageError("--until-decided compares two interleaved setups: pass --setup A=PYTHON --setup B=PYTHON "
                          "(or use `validate --until-decided` against a baseline)")
@@ -51,7 +51,7 @@ def cmd_run(args) -> int:
         for key, reason in list_cases(request):
             print(key + (f"  (skipped: {reason})" if reason else ""))
         return EXIT_OK
-    return finish_run(execute(request, PrintProgress()))
+    return finish_invocation(execute(request, PrintProgress()))
 
 
 def load(paths: list[Path]):
@@ -158,11 +158,11 @@ def cmd_report(args) -> int:
 def cmd_validate(args) -> int:
     from bench.analysis.baselines import BASELINES
     from bench.render.progress import PrintProgress
-    from bench.run.request import RunRequest
+    from bench.run.request import InvocationRequest
     from bench.run.validate import EXIT_INCONCLUSIVE, ValidateRequest, validate
 
-    request = ValidateRequest(RunRequest.from_args(args), args.baseline, args.baselines or BASELINES, args.fail_above,
-                              args.record, args.junit_xml)
+    request = ValidateRequest(InvocationRequest.from_args(args), args.baseline, args.baselines or BASELINES,
+                              args.fail_above, args.record, args.junit_xml)
     result = validate(request, PrintProgress())
     if result.recorded:
         print(printable(f"validate: recorded {result.recorded}"))

@@ -48,12 +48,12 @@ def bench_session(pytest_config: pytest.Config) -> BenchSession:
     if _SESSION is None:
         from bench.run.plan import make_plan
         from bench.run.process import Runner
-        from bench.run.request import RunRequest
+        from bench.run.request import InvocationRequest
 
         work = Path(tempfile.mkdtemp(prefix="torchrig-pytest-"))
         from bench.cli import ceilings
 
-        request = RunRequest(suite=pytest_config.getoption("--bench-suite"),
+        request = InvocationRequest(suite=pytest_config.getoption("--bench-suite"),
                              device=pytest_config.getoption("--bench-device"), out=work / "out",
                              ceilings=ceilings(pytest_config.getoption("--bench-ceilings")))
         _SESSION = BenchSession(make_plan(request, Runner(work), Quiet()), {})
@@ -78,7 +78,7 @@ def report_of(session: BenchSession):
     plan, setup = session.plan, session.setup
     records = [session.records.get(case.key) or CaseRecord(case, Status.SKIPPED, setup.skipped.get(case.key, "not run"))
                for case in plan.cases]
-    info = plan.run_info(setup, finished=len(records), interrupted=False, wall_s=0.0, runs=1)
+    info = plan.invocation(setup, finished=len(records), interrupted=False, wall_s=0.0, runs=1)
     return Report(setup.environment, info, setup.ceilings, records)
 
 

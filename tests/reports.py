@@ -10,7 +10,7 @@ from bench.config import TimingRules
 from bench.results.cases import Case
 from bench.results.ceilings import Ceilings
 from bench.results.records import CaseRecord, CompileInfo, Noise, RunRecord, Status, Warmup, Workload
-from bench.results.report import Report, RunInfo, Setup
+from bench.results.report import Invocation, Report, Setup
 from envcheck.codec import from_jsonable
 from envcheck.load import CpuLoad
 from envcheck.report import Environment
@@ -53,7 +53,7 @@ def report(records: list[CaseRecord], *, label: str | None = None, env: dict | N
            environment: Environment = ENVIRONMENT, device: str = "cpu",
            started: str = "2026-11-30T00:00:00+00:00") -> Report:
     """A report of one invocation that started at ``started`` and ended a minute later."""
-    info = RunInfo(suite="quick", device=device, label=label, argv=[], cases_planned=len(records),
+    info = Invocation(suite="quick", device=device, label=label, argv=[], cases_planned=len(records),
                    cases_finished=len(records), interrupted=False, wall_s=1.0, rules=TimingRules(), runs=5,
                    setup=Setup(label or "", "/usr/bin/python3", env or {}), started=started)
     ended = (datetime.datetime.fromisoformat(started) + datetime.timedelta(minutes=1)).isoformat()

@@ -84,7 +84,8 @@ class Sitting:
 def sittings(reports: list[Report], gap_min: float = config.SITTING_GAP_MIN) -> list[Sitting]:
     """The sittings of a baseline set, oldest first: an invocation starting less than ``gap_min`` minutes
     after the previous one ended belongs to its sitting. Times: each report's run.started and created."""
-    spans = sorted((_instant(r.run.started), max(_instant(r.created), _instant(r.run.started))) for r in reports)
+    spans = sorted((_instant(r.invocation.started), max(_instant(r.created), _instant(r.invocation.started)))
+                   for r in reports)
     found: list[Sitting] = []
     for started, ended in spans:
         last = found[-1] if found else None

@@ -15,7 +15,7 @@ several recorded reports, the new runs against the spread of those invocations. 
 - noisy: most runs of a side were measured while the machine was busy (never slower; out of the family);
 - not comparable: a side was not measured (skipped, failed, ...).
 
-Reports replicated until decided (RunInfo.sequential) are judged at each case's look with the sequential
+Reports replicated until decided (Invocation.sequential) are judged at each case's look with the sequential
 design's levels (bench/analysis/sequential.py). Pure computation on Report objects; bench/render/compare.py prints it.
 """
 
@@ -125,8 +125,8 @@ def differences(base: Report, new: Report) -> list[tuple[str, Any, Any]]:
     base_facts, new_facts = base.environment.facts, new.environment.facts
     found = [(label, get(base_facts), get(new_facts)) for label, get in ENV_FIELDS]
     found += base.fingerprint.differences(new.fingerprint)
-    for name in sorted(set(base.run.setup.env) | set(new.run.setup.env)):
-        found.append((f"${name}", base.run.setup.env.get(name), new.run.setup.env.get(name)))
+    for name in sorted(set(base.invocation.setup.env) | set(new.invocation.setup.env)):
+        found.append((f"${name}", base.invocation.setup.env.get(name), new.invocation.setup.env.get(name)))
     return [(label, b, n) for label, b, n in found if b != n]
 
 
@@ -172,7 +172,7 @@ def evidence(key: str, bases: list[Report], new: Report, base: Side, side: Side,
     noise = "; ".join(f"{name} noisy: {'; '.join(s.noise)}" for name, s in (("base", base), ("new", side)) if s.noisy)
     if noise:
         return Evidence(key, None, (Verdict.NOISY.value, noise))
-    design = new.run.sequential
+    design = new.invocation.sequential
     moves = (drift or {}).get(key, (drift or {}).get("*"))
     if len(bases) > 1:
         return Evidence(key, against_baseline([r.run_step_s for r in base.records if r.status is Status.OK],

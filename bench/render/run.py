@@ -69,7 +69,7 @@ def summary_rows(report: Report) -> list[SummaryRow]:
             mfu=report.mfu(record), peak_memory=record.peak_memory, latency=record.latency_percentiles(),
             generation=record.generation_rates(),
             trainable_fraction=workload.trainable_fraction if workload and case.mode.startswith("finetune") else None,
-            flags=flags_of(record, report.run.rules)))
+            flags=flags_of(record, report.invocation.rules)))
     return rows
 
 

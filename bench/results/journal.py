@@ -20,7 +20,7 @@ from typing import Any
 from bench.results.records import RunRecord
 from envcheck.codec import DecodeError, from_jsonable, to_jsonable
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2  # 2: the plan names its invocation_id (1: no id, or run_id)
 SUFFIX = ".journal"
 
 

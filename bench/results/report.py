@@ -24,8 +24,12 @@ from envcheck.fingerprint import Fingerprint, device_name, hardware_fingerprint,
 from envcheck.report import Environment
 from envcheck.stamps import file_stamp, now_iso
 
-SCHEMA_VERSION = 2  # 2: replicated runs per case, noise, fingerprints (1: one process, rounds only)
+SCHEMA_VERSION = 3  # 3: the invocation is "invocation" (2 called it "run", the word for one process measuring a
+# case); 2: replicated runs per case, noise, fingerprints; 1: one process, rounds only
 TOOL = "torchrig.bench"
+OLD_VERSIONS = {1: "reports of version 1 hold one process per case: measure again",
+                2: "version 2 named the invocation 'run', the word for one process measuring a case: measure again "
+                   "with this torchrig, or read it with torchrig 0.1"}
 TOP_LEVEL = ("machine_info", "commit_info", "benchmarks", "datetime", "version", "schema_version", "torchrig")
 TIMER = "device_synchronized_perf_counter"
 TEST_PATH = "bench/test_bench.py::test_case"
@@ -47,7 +51,7 @@ class Setup:
 
 @dataclasses.dataclass(frozen=True)
 class SequentialDesign:
-    """How a report's runs were collected when it was replicated until decided (RunInfo.sequential); the
+    """How a report's runs were collected when it was replicated until decided (Invocation.sequential); the
     levels of its looks are bench/analysis/sequential.py's."""
 
     planned_runs: int  # runs per side at the first look
@@ -72,7 +76,7 @@ class SequentialDesign:
 
 
 @dataclasses.dataclass
-class RunInfo:
+class Invocation:
     suite: str
     device: str
     label: str | None
@@ -92,7 +96,7 @@ class RunInfo:
 @dataclasses.dataclass
 class Report:
     environment: Environment
-    run: RunInfo
+    invocation: Invocation  # the `bench run` (or validate) that measured it
     ceilings: Ceilings
     cases: list[CaseRecord]
     created: str = dataclasses.field(default_factory=now_iso)
@@ -100,7 +104,7 @@ class Report:
 
     @property
     def device(self) -> str:
-        return self.run.device
+        return self.invocation.device
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -118,11 +122,11 @@ class Report:
     def label(self) -> str:
         """The run's --label, else its setup's, else '<machine-id> torch <version>'."""
         torch = self.environment.facts.torch
-        return self.run.label or f"{self.machine_id} torch {torch.version if torch else '?'}"
+        return self.invocation.label or f"{self.machine_id} torch {torch.version if torch else '?'}"
 
     def same_invocation(self, other: Report) -> bool:
         """Both reports come from one `bench run` (its setups, interleaved): drift lands on both alike."""
-        return self.run.started == other.run.started
+        return self.invocation.started == other.invocation.started
 
     def same_as(self, other: Report) -> bool:
         """The same report: equal content (a copy of one file is not a second run)."""
@@ -195,7 +199,7 @@ class Report:
         }
 
     def torchrig_block(self) -> dict[str, Any]:
-        block = {"tool": TOOL, "environment": to_jsonable(self.environment), "run": to_jsonable(self.run),
+        block = {"tool": TOOL, "environment": to_jsonable(self.environment), "invocation": to_jsonable(self.invocation),
                  "ceilings": to_jsonable(self.ceilings),
                  "unmeasured": [record_json(self, r) for r in self.cases if r.status is not Status.OK]}
         return block
@@ -214,8 +218,8 @@ class Report:
     def default_path(self, out_dir: Path) -> Path:
         """OUT/<machine-id>/<UTC time>-<suite>[-<label>].json"""
         stamp = file_stamp()
-        suffix = f"-{slug(self.run.label)}" if self.run.label else ""
-        return inside(Path(out_dir), self.machine_id, f"{stamp}-{slug(self.run.suite)}{suffix}.json")
+        suffix = f"-{slug(self.invocation.label)}" if self.invocation.label else ""
+        return inside(Path(out_dir), self.machine_id, f"{stamp}-{slug(self.invocation.suite)}{suffix}.json")
 
     # ------------------------------------------------------------------ reading
 
@@ -244,7 +248,7 @@ class Report:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise DecodeError(f"schema_version {version!r} is not supported (this torchrig reads {SCHEMA_VERSION}; "
-                              "reports of version 1 hold one process per case: measure again)")
+                              + OLD_VERSIONS.get(version, "a report of another tool or a newer torchrig") + ")")
         missing = [key for key in TOP_LEVEL if key not in data]
         extra = sorted(set(data) - set(TOP_LEVEL))
         if missing:
@@ -262,7 +266,7 @@ class Report:
             if record.status is not Status.OK:
                 raise DecodeError(f"{where}.extra_info: a measured case must be ok, got {record.status.value}")
             measured.append(record)
-        block = {key: torchrig.get(key) for key in ("environment", "run", "ceilings", "unmeasured")}
+        block = {key: torchrig.get(key) for key in ("environment", "invocation", "ceilings", "unmeasured")}
         known = {"tool", *block}
         if set(torchrig) - known:
             raise DecodeError(f"$.torchrig: unexpected field {sorted(set(torchrig) - known)[0]!r}")
@@ -274,7 +278,7 @@ class Report:
             raise DecodeError(f"$: case {duplicate} appears twice")
         return cls(
             environment=from_jsonable(Environment, block["environment"], "$.torchrig.environment"),
-            run=from_jsonable(RunInfo, block["run"], "$.torchrig.run"),
+            invocation=from_jsonable(Invocation, block["invocation"], "$.torchrig.invocation"),
             ceilings=from_jsonable(Ceilings, block["ceilings"], "$.torchrig.ceilings"),
             cases=cases,
             created=from_jsonable(str, data["datetime"], "$.datetime"),
@@ -342,7 +346,7 @@ def benchmark_entry(report, record: CaseRecord) -> dict[str, Any]:
             stats.update(seconds / run.steps_per_round)
     data = stats.as_dict()
     data.update(data=list(stats.data), iterations=record.ok_runs[0].steps_per_round)
-    case, rules = record.case, report.run.rules
+    case, rules = record.case, report.invocation.rules
     return {
         "group": case.group, "name": f"test_case[{case.key}]", "fullname": f"{TEST_PATH}[{case.key}]",
         "params": {"case": case.key}, "param": case.key, "extra_info": record_json(report, record),

@@ -29,7 +29,7 @@ from bench.run import workdir
 from bench.run.distributed import run_distributed
 from bench.run.plan import Plan, Progress, SetupPlan, make_plan
 from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
-from bench.run.request import RunRequest
+from bench.run.request import InvocationRequest
 from envcheck.files import OutputError, inside
 from envcheck.files import describe as describe_os_error
 from envcheck.stamps import file_stamp
@@ -47,12 +47,12 @@ class Outcome:
         return [r for report, _ in self.reports for r in report.cases if r.status.broken]
 
 
-def journal_path(request: RunRequest) -> Path:
+def journal_path(request: InvocationRequest) -> Path:
     """OUT/<UTC time>-<suite>-<random>.journal: two runs started in one second get different names."""
     return request.out / f"{file_stamp()}-{request.suite}-{secrets.token_hex(3)}{SUFFIX}"
 
 
-def create_journal(request: RunRequest, plan: Plan) -> Journal:
+def create_journal(request: InvocationRequest, plan: Plan) -> Journal:
     """A new journal under a name no other journal has (created exclusively, retried on a clash), locked."""
     for _ in range(100):
         try:
@@ -67,15 +67,15 @@ def create_journal(request: RunRequest, plan: Plan) -> Journal:
 Judge = Callable[[list[Report]], Comparison | None]  # the reports so far -> their comparison (None: nothing to do)
 
 
-def execute(request: RunRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
+def execute(request: InvocationRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
     """Plan, journal and run a request; the reports are written even when a signal stops it. ``judge`` decides
     which cases --until-decided extends (default: the two setups compared with each other)."""
-    run_id = secrets.token_hex(8)
-    work_dir = workdir.create(run_id)
+    invocation_id = secrets.token_hex(8)
+    work_dir = workdir.create(invocation_id)
     runner = Runner(work_dir)
     with stop_on_signals(runner.supervisor):
         try:
-            plan = dataclasses.replace(make_plan(request, runner, progress), run_id=run_id)
+            plan = dataclasses.replace(make_plan(request, runner, progress), invocation_id=invocation_id)
         except BaseException:  # a usage error found while planning: nothing to keep
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
@@ -98,7 +98,7 @@ def resume(path: Path, progress: Progress) -> Outcome:
                     cache_dir(plan, setup_plan.setup, case)
                 except OutputError as error:
                     raise JournalError(f"{path}: {error}") from None
-        plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.run_id, path)))
+        plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.invocation_id, path)))
     except BaseException:
         journal.release()
         raise
@@ -157,7 +157,7 @@ def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner
     reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
     if complete and reports is not None:
         journal.remove()
-        workdir.remove_if_ours(plan.work_dir, plan.run_id)
+        workdir.remove_if_ours(plan.work_dir, plan.invocation_id)
     if reports is None:
         error = error or f"cannot write the reports; every finished run is in {journal.path}"
     return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)
@@ -188,7 +188,7 @@ def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, 
     return True
 
 
-def setups_judge(request: RunRequest) -> Judge:
+def setups_judge(request: InvocationRequest) -> Judge:
     """The default judge of --until-decided: the second setup against the first, at the request's thresholds."""
     from bench.analysis.compare import compare_reports
 
@@ -314,7 +314,7 @@ def build_report(plan: Plan, setup_plan: SetupPlan, entries: list[Entry], interr
             native = False if case.key in setup_plan.emulated else None
             records.append(CaseRecord.from_runs(case, sorted(runs[case.key], key=lambda r: r.index), native))
     finished = sum(1 for r in records if r.status is Status.SKIPPED or len(r.runs) >= request.runs_per_case)
-    info = plan.run_info(setup_plan, finished=finished, interrupted=interrupted, wall_s=wall_s)
+    info = plan.invocation(setup_plan, finished=finished, interrupted=interrupted, wall_s=wall_s)
     return Report(setup_plan.environment, info, setup_plan.ceilings, records, pytest_benchmark=pytest_benchmark_info())
 
 

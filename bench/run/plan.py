@@ -15,9 +15,9 @@ from bench.measure.jobs import CeilingJob, WorkerRequest
 from bench.results.cases import Case, expand, unsupported_reason
 from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
 from bench.results.records import RunRecord
-from bench.results.report import RunInfo, SequentialDesign, Setup
+from bench.results.report import Invocation, SequentialDesign, Setup
 from bench.run.process import Runner, is_this_interpreter
-from bench.run.request import RunRequest
+from bench.run.request import InvocationRequest
 from envcheck.cli import UsageError
 from envcheck.codec import from_jsonable
 from envcheck.fingerprint import hardware_fingerprint
@@ -47,23 +47,23 @@ class SetupPlan:
 
 @dataclasses.dataclass
 class Plan:
-    request: RunRequest
+    request: InvocationRequest
     cases: list[Case]
     setups: list[SetupPlan]
     work_dir: str  # fine-tune checkpoints and the inductor cache of each case
     started: str
-    run_id: str = ""  # random; the work folder's marker holds it (bench/run/workdir.py)
+    invocation_id: str = ""  # random; the work folder's marker holds it (bench/run/workdir.py)
 
     @property
     def design(self) -> SequentialDesign:
         """The looks of --until-decided: the first at the planned runs, then one per added run a side."""
         return SequentialDesign(self.request.runs_per_case)
 
-    def run_info(self, setup_plan: SetupPlan, *, finished: int, interrupted: bool, wall_s: float,
-                 runs: int | None = None) -> RunInfo:
+    def invocation(self, setup_plan: SetupPlan, *, finished: int, interrupted: bool, wall_s: float,
+                 runs: int | None = None) -> Invocation:
         """What a report of ``setup_plan`` says of the run that made it (``runs``: per case, as planned)."""
         request, setup = self.request, setup_plan.setup
-        return RunInfo(suite=request.suite, device=setup_plan.device, label=setup.label or request.label,
+        return Invocation(suite=request.suite, device=setup_plan.device, label=setup.label or request.label,
                        argv=list(request.argv), cases_planned=len(self.cases), cases_finished=finished,
                        interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
                        runs=request.runs_per_case if runs is None else runs, setup=setup, started=self.started,
@@ -124,7 +124,7 @@ def resolve_device(requested: str, environment: Environment, who: str) -> str:
     return requested
 
 
-def plan_cases(request: RunRequest, device: str) -> list[Case]:
+def plan_cases(request: InvocationRequest, device: str) -> list[Case]:
     cases = expand(request.suite_def, device, models=request.models, modes=request.modes,
                    backends=request.backends, precisions=request.precisions, batch_sizes=request.batch_sizes,
                    channels_last=request.channels_last, data=request.data)
@@ -137,7 +137,7 @@ def plan_cases(request: RunRequest, device: str) -> list[Case]:
     return cases
 
 
-def skips(request: RunRequest, cases: list[Case], environment: Environment, device: str):
+def skips(request: InvocationRequest, cases: list[Case], environment: Environment, device: str):
     """(skipped case key -> reason, keys run with an emulated precision) for one setup."""
     caps = environment.facts.capabilities(device)
     skipped, emulated = {}, []
@@ -155,7 +155,7 @@ def skips(request: RunRequest, cases: list[Case], environment: Environment, devi
     return skipped, emulated
 
 
-def ceilings_for(runner: Runner, request: RunRequest, setup: Setup, environment: Environment, device: str,
+def ceilings_for(runner: Runner, request: InvocationRequest, setup: Setup, environment: Environment, device: str,
                  precisions: list[str], progress: Progress) -> Ceilings:
     given = dict(request.ceilings)
     if given and all(p in given for p in precisions):
@@ -176,7 +176,7 @@ def ceilings_for(runner: Runner, request: RunRequest, setup: Setup, environment:
     return ceilings
 
 
-def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
+def make_plan(request: InvocationRequest, runner: Runner, progress: Progress) -> Plan:
     setups, cases = [], None
     for setup in request.all_setups:
         who = f" in setup {setup.label}" if request.setups else ""
@@ -195,7 +195,7 @@ def make_plan(request: RunRequest, runner: Runner, progress: Progress) -> Plan:
     return Plan(request, cases, setups, str(runner.work_dir), now_iso())
 
 
-def check_rank_count(request: RunRequest, environment: Environment, device: str) -> None:
+def check_rank_count(request: InvocationRequest, environment: Environment, device: str) -> None:
     launch = request.launch
     if launch is None:
         return
@@ -205,7 +205,7 @@ def check_rank_count(request: RunRequest, environment: Environment, device: str)
         raise UsageError(error)
 
 
-def check_data_support(request: RunRequest, environment: Environment, who: str) -> None:
+def check_data_support(request: InvocationRequest, environment: Environment, who: str) -> None:
     """A DataLoader case needs torchvision; a broken one is envcheck's one-line diagnosis, exit 2."""
     facts = environment.facts
     if request.data == "synthetic-device" or not facts.torchvision_error:
@@ -218,7 +218,7 @@ def check_data_support(request: RunRequest, environment: Environment, who: str) 
 
 
 
-def list_cases(request: RunRequest) -> list[tuple[str, str | None]]:
+def list_cases(request: InvocationRequest) -> list[tuple[str, str | None]]:
     """The cases a request would run on this machine, with the reason of those it would skip."""
     with tempfile.TemporaryDirectory(prefix="torchrig-list-") as folder:
         setup = request.all_setups[0]

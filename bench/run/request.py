@@ -96,7 +96,7 @@ def this_interpreter(label: str | None = None) -> Setup:
 
 
 @dataclasses.dataclass(frozen=True)
-class RunRequest:
+class InvocationRequest:
     suite: str = "quick"
     device: str = "auto"
     models: tuple[str, ...] | None = None
@@ -212,7 +212,7 @@ class RunRequest:
         return errors
 
     @classmethod
-    def from_args(cls, args, **overrides) -> RunRequest:
+    def from_args(cls, args, **overrides) -> InvocationRequest:
         """From parsed `bench run` (or validate) arguments; options a verb lacks keep their defaults."""
         options = vars(args)
         launch = None
@@ -255,7 +255,7 @@ class RunRequest:
         return self.setups or (this_interpreter(self.label),)
 
 
-REQUEST_FIELDS = {field.name for field in dataclasses.fields(RunRequest)} - {"argv"}
+REQUEST_FIELDS = {field.name for field in dataclasses.fields(InvocationRequest)} - {"argv"}
 
 
 def resolve_python(name: str) -> str:

@@ -188,7 +188,7 @@ class TtaRequest:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        from bench.run.request import RunRequest
+        from bench.run.request import InvocationRequest
         from envcheck.cli import UsageError
 
         unknown = [name for name in self.recipes if name not in ("seed", "tuned")]
@@ -199,7 +199,7 @@ class TtaRequest:
                 raise UsageError(f"{name} must be a percentage in (0, 100], got {value}")
         if self.data == "synthetic-device":
             raise UsageError("tta needs real samples: --data mnist or synthetic-digits")
-        self.checked = RunRequest(out=self.out, data=self.data, data_dir=self.data_dir, download=self.download,
+        self.checked = InvocationRequest(out=self.out, data=self.data, data_dir=self.data_dir, download=self.download,
                                   loader_workers=self.workers)  # the data and the output folder
 
     def path(self) -> Path:

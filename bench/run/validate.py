@@ -20,7 +20,7 @@ from bench.analysis.baselines import BASELINES, Coverage, folder_for, load_basel
 from bench.analysis.compare import Comparison, Verdict
 from bench.results.records import Status
 from bench.results.report import Report, ReportError
-from bench.run.request import RunRequest
+from bench.run.request import InvocationRequest
 from envcheck.cli import UsageError
 from envcheck.files import OutputError
 from envcheck.junit import check_junit_path
@@ -33,7 +33,7 @@ TOOL = "torchrig.validate"
 class ValidateRequest:
     """validate's arguments, checked before envcheck or any case runs."""
 
-    run: RunRequest
+    invocation: InvocationRequest
     baseline: Path | None = None  # a report or a baseline folder; default: by fingerprint under baselines
     baselines: Path = BASELINES
     fail_above: float | None = None  # percent; default per device (config.VALIDATE_FAIL_ABOVE_PCT)
@@ -45,7 +45,7 @@ class ValidateRequest:
             raise UsageError(f"--fail-above must be a finite percentage >= 0, got {self.fail_above}")
         if self.baseline is not None and not self.baseline.exists():
             raise UsageError(f"--baseline {self.baseline}: no such file or folder")
-        if self.run.setups or self.run.launch:
+        if self.invocation.setups or self.invocation.launch:
             raise UsageError("validate measures this interpreter on one process (no --setup, no --nproc-per-node)")
         if self.junit_xml is not None:
             try:
@@ -182,21 +182,21 @@ def validate(request: ValidateRequest, progress) -> Validation:
     from envcheck.junit import write_junit
 
     environment = snapshot()
-    device = resolve_device(request.run.device, environment, "")  # --device cuda without CUDA: exit 2 here
+    device = resolve_device(request.invocation.device, environment, "")  # --device cuda without CUDA: exit 2 here
     location, baseline = load_baseline_for(request, hardware_fingerprint(environment.facts, device).id)
     env_report = build_report(CheckOptions(require_cuda=device == "cuda"))
     progress.show(env_report)
     threshold = request.threshold(device)
     judge = None
     drift = hardware_drifts(baseline, config.DRIFT_FLOOR_SD.get(device, 0.0)) if baseline else None
-    if request.run.until_decided and recorded_runs(baseline) >= config.MIN_BASELINE_RUNS:
+    if request.invocation.until_decided and recorded_runs(baseline) >= config.MIN_BASELINE_RUNS:
         def judge(reports):  # the run so far against the baseline, at validate's threshold
             return compare_reports(baseline, reports[0], margin_pct=threshold, fail_above_pct=threshold, drift=drift)
-    elif request.run.until_decided:
+    elif request.invocation.until_decided:
         progress.note(f"--until-decided: the baseline holds fewer than {config.MIN_BASELINE_RUNS} recorded runs; "
                       "measuring the planned runs only")
         judge = lambda reports: None  # noqa: E731
-    outcome = execute(request.run, progress, judge)
+    outcome = execute(request.invocation, progress, judge)
     if not outcome.reports:  # stopped before any case finished
         return Validation(Decision("broken", "validate: stopped before any case ran", 128 + (outcome.stopped_by or 0)),
                           None, None)

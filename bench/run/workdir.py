@@ -25,19 +25,19 @@ class WorkDirError(ValueError):
     """A work folder that is not this run's: the message names it and the way out."""
 
 
-def create(run_id: str) -> Path:
+def create(invocation_id: str) -> Path:
     """A new temporary work folder, marked as this run's."""
     folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     fd = os.open(folder / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"tool": TOOL, "run": run_id}, handle)
+        json.dump({"tool": TOOL, "invocation": invocation_id}, handle)
     return folder
 
 
-def is_ours(folder: Path, run_id: str) -> bool:
-    """``folder`` is a real folder (no symlink) whose marker (a regular file) holds ``run_id``."""
+def is_ours(folder: Path, invocation_id: str) -> bool:
+    """``folder`` is a real folder (no symlink) whose marker (a regular file) holds ``invocation_id``."""
     folder = Path(folder)
-    if not run_id or folder.is_symlink() or not folder.is_dir():
+    if not invocation_id or folder.is_symlink() or not folder.is_dir():
         return False
     try:
         fd = os.open(folder / MARKER, os.O_RDONLY | os.O_NOFOLLOW)
@@ -51,25 +51,25 @@ def is_ours(folder: Path, run_id: str) -> bool:
         return False
     finally:
         os.close(fd)
-    return isinstance(marker, dict) and marker.get("tool") == TOOL and marker.get("run") == run_id
+    return isinstance(marker, dict) and marker.get("tool") == TOOL and marker.get("invocation") == invocation_id
 
 
-def for_resume(folder: str, run_id: str, journal: Path) -> Path:
+def for_resume(folder: str, invocation_id: str, journal: Path) -> Path:
     """The folder to resume in: the journal's own, or a fresh one where it is gone; WorkDirError when the
     journal names a folder that exists and is not its run's (it would be written into, then removed)."""
     path = Path(folder)
     if not os.path.lexists(path):
-        return create(run_id)
-    if is_ours(path, run_id):
+        return create(invocation_id)
+    if is_ours(path, invocation_id):
         return path
     raise WorkDirError(f"{journal}: its work folder {path} exists but is not this run's (no {MARKER} marker "
                        "with the journal's run id); refusing to use or remove it: move that folder away to resume "
                        "in a fresh one")
 
 
-def remove_if_ours(folder: str | Path, run_id: str) -> bool:
-    """Remove a finished run's work folder, only if its marker holds ``run_id``."""
-    if not is_ours(Path(folder), run_id):
+def remove_if_ours(folder: str | Path, invocation_id: str) -> bool:
+    """Remove a finished run's work folder, only if its marker holds ``invocation_id``."""
+    if not is_ours(Path(folder), invocation_id):
         return False
     shutil.rmtree(folder, ignore_errors=True)
     return True

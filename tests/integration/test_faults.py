@@ -116,7 +116,7 @@ def test_signals_keep_the_finished_cases_and_leave_no_process(tmp_path, signals,
     assert "Traceback" not in out + err and "stopped by SIG" in out
     (path,) = reports_in(tmp_path)
     report = Report.load(path)
-    assert report.run.interrupted and [r.key for r in report.cases] == ["mlp-infer-eager-fp32-bs1-cpu"]
+    assert report.invocation.interrupted and [r.key for r in report.cases] == ["mlp-infer-eager-fp32-bs1-cpu"]
     assert f"--resume {tmp_path}" in out
     assert not alive(children)
 
@@ -134,15 +134,15 @@ def test_kill_9_of_the_main_process_then_resume(tmp_path):
     assert "1 of 3 runs already recorded" in done.stdout, done.stdout + done.stderr
     (path,) = reports_in(tmp_path)
     report = Report.load(path)
-    assert [r.case.batch_size for r in report.cases] == [1, 2, 3] and not report.run.interrupted
-    assert report.run.cases_finished == 3 and not journal.exists()
+    assert [r.case.batch_size for r in report.cases] == [1, 2, 3] and not report.invocation.interrupted
+    assert report.invocation.cases_finished == 3 and not journal.exists()
 
 
 def test_a_full_disk_during_the_run_is_one_line_and_the_journal_keeps_what_was_written(tmp_path, monkeypatch):
     from bench.results import journal as journal_module
     from bench.run.execute import execute
     from bench.run.plan import Plan
-    from bench.run.request import RunRequest
+    from bench.run.request import InvocationRequest
 
     monkeypatch.setenv("TORCHRIG_FAULT", faults(bs1="raise", bs2="raise", bs3="raise"))
     real = journal_module.Journal.append
@@ -161,8 +161,9 @@ def test_a_full_disk_during_the_run_is_one_line_and_the_journal_keeps_what_was_w
         def started(self, *args): ...
         def finished(self, record): ...
 
-    request = RunRequest(device="cpu", models=("mlp",), modes=("infer",), backends=("eager",), precisions=("fp32",),
-                         batch_sizes=(1, 2, 3), runs=1, ceilings=(("fp32", 0.3),), out=tmp_path)
+    request = InvocationRequest(device="cpu", models=("mlp",), modes=("infer",), backends=("eager",),
+                                precisions=("fp32",), batch_sizes=(1, 2, 3), runs=1, ceilings=(("fp32", 0.3),),
+                                out=tmp_path)
     outcome = execute(request, Silent())
     assert outcome.error.startswith("cannot append to the journal") and "the disk is full" in outcome.error
     assert "--resume" in outcome.error and outcome.journal.exists()

@@ -35,7 +35,7 @@ def test_a_run_measures_each_case_in_fresh_processes(tmp_path, capsys):
     assert all(run.duration_s > run.warmup.seconds for run in train.runs)  # the process's whole wall time
     start, end = train.loss()
     assert end < start and train.items_per_s > 0 and train.run_spread is not None
-    assert report.ceilings.source == "given" and report.run.runs == 2
+    assert report.ceilings.source == "given" and report.invocation.runs == 2
     assert f"report: {path}" in out and "step ±run spread (runs)" in out
     assert not list(tmp_path.glob("*.journal"))  # removed once the report is written
 
@@ -47,9 +47,9 @@ def test_interleaved_setups_write_a_report_each_and_one_merged_table(tmp_path, c
         patch.setenv("TORCHRIG_FAULT", "mlp-*=raise")
         assert bench(argv) == 1
     out = capsys.readouterr().out
-    reports = {report.run.label: report for report in map(Report.load, reports_in(tmp_path))}
+    reports = {report.invocation.label: report for report in map(Report.load, reports_in(tmp_path))}
     assert set(reports) == {"one", "two"}
-    assert reports["one"].run.setup.env == {"OMP_NUM_THREADS": "1"}
+    assert reports["one"].invocation.setup.env == {"OMP_NUM_THREADS": "1"}
     assert reports["one"].environment.facts.env["OMP_NUM_THREADS"] == "1"  # its own snapshot, its own interpreter
     assert "OMP_NUM_THREADS" not in reports["two"].environment.facts.env
     order = [line.split("] ")[1].split(":")[0] for line in out.splitlines() if line.startswith("[")]
@@ -85,7 +85,7 @@ def test_until_decided_adds_interleaved_pairs_to_undecided_cases(tmp_path, capsy
             "--setup", f"a={sys.executable}", "--setup", f"b={sys.executable}", "--out", str(tmp_path)]
     assert bench(argv) == 0
     out = capsys.readouterr().out
-    reports = {report.run.label: report for report in map(Report.load, reports_in(tmp_path))}
+    reports = {report.invocation.label: report for report in map(Report.load, reports_in(tmp_path))}
     a, b = reports["a"].cases[0], reports["b"].cases[0]
     indices = [run.index for run in a.runs]
     assert indices == [run.index for run in b.runs] == list(range(len(indices))) and len(indices) > 2

@@ -96,13 +96,13 @@ def test_data_sources_need_digit_images():
 
 def test_data_parallel_cases_follow_their_reference_and_other_nodes_only_join(tmp_path):
     from bench.run.plan import plan_cases
-    from bench.run.request import Launch, RunRequest
+    from bench.run.request import InvocationRequest, Launch
 
-    request = RunRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
+    request = InvocationRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
                          batch_sizes=(8,), launch=Launch(2), out=tmp_path)
     assert [c.key for c in plan_cases(request, "cpu")] == ["mlp-train-eager-fp32-bs8-cpu",
                                                            "mlp-train-eager-fp32-bs8-cpu-ddp2-gloo"]
-    other_node = RunRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
+    other_node = InvocationRequest(models=("mlp",), modes=("train",), backends=("eager",), precisions=("fp32",),
                             batch_sizes=(8,), launch=Launch(2, nnodes=2, node_rank=1, rdzv_endpoint="n0:29500"),
                             out=tmp_path)
     assert [c.key for c in plan_cases(other_node, "cuda")] == ["mlp-train-eager-fp32-bs8-cuda-ddp4-nccl"]

@@ -54,7 +54,7 @@ def test_reports_with_no_case_in_common_are_refused_not_passed(files, capsys):
                                   ["report", "{bad}", "--out", "{out}"], ["validate", "--baseline", "{bad}"]])
 @pytest.mark.parametrize(("content", "message"), [
     ('{"schema_version": 2}', "not a torchrig bench report"),
-    ('{"schema_version": 2, "torchrig": {"tool": "torchrig.bench"}}', "missing field"),
+    ('{"schema_version": 3, "torchrig": {"tool": "torchrig.bench"}}', "missing field"),
     ("[" * 30_000, "nested too deeply"),
 ])
 def test_malformed_reports_exit_2_naming_the_file(files, tmp_path, capsys, verb, content, message):

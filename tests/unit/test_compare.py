@@ -80,7 +80,7 @@ def test_the_basis_of_a_comparison_says_how_drift_was_handled():
     from bench.analysis.baselines import hardware_drifts as drifts
 
     base, new = report([record(QUICK)]), report([record([s * 1.3 for s in QUICK])])
-    new.run.started = "2026-11-30T01:00:00+00:00"  # another invocation
+    new.invocation.started = "2026-11-30T01:00:00+00:00"  # another invocation
     assert "not known" in compare_reports(base, new).basis
     refused = compare_reports(base, new)  # run level, drift could be called: no decision instead
     assert refused.cases[0].verdict is Verdict.INCONCLUSIVE and refused.refused and "--setup" in refused.refused

@@ -13,7 +13,7 @@ WIDE = [0.010, 0.014, 0.008, 0.012, 0.009]
 
 def write(tmp_path, name, steps, started="2026-11-30T00:00:00+00:00"):
     made = report([record(steps), record(steps, batch_size=8)], label=name)  # two runs, not one file twice
-    made.run.started = started
+    made.invocation.started = started
     return str(made.dump(tmp_path / f"{name}.json"))
 
 

@@ -15,7 +15,7 @@ from bench.results.cases import Case
 from bench.results.journal import Entry, Journal
 from bench.results.report import Ceilings, Setup
 from bench.run.plan import Plan, SetupPlan
-from bench.run.request import RunRequest
+from bench.run.request import InvocationRequest
 from tests.reports import ENVIRONMENT, run
 
 CASE = Case("mlp", "infer", "eager", "fp32", 1, "cpu")
@@ -31,10 +31,10 @@ def usage_error(capsys, argv: list[str]) -> str:
     return err.strip()
 
 
-def make_plan(tmp_path, work_dir, *, runs: int = 1, run_id: str = "r1", cases=(CASE,)) -> Plan:
+def make_plan(tmp_path, work_dir, *, runs: int = 1, invocation_id: str = "r1", cases=(CASE,)) -> Plan:
     setup = SetupPlan(Setup("", "/usr/bin/python3"), ENVIRONMENT, "cpu", Ceilings("cpu", {"fp32": 1.0}), {}, [])
-    request = RunRequest(device="cpu", runs=runs, out=tmp_path / "out", ceilings=(("fp32", 1.0),))
-    return Plan(request, list(cases), [setup], str(work_dir), "2026-01-01T00:00:00+00:00", run_id)
+    request = InvocationRequest(device="cpu", runs=runs, out=tmp_path / "out", ceilings=(("fp32", 1.0),))
+    return Plan(request, list(cases), [setup], str(work_dir), "2026-01-01T00:00:00+00:00", invocation_id)
 
 
 def journal_of(tmp_path, plan: Plan, entries=(), name="run.journal"):
@@ -74,7 +74,7 @@ def test_1_a_marker_of_another_run_does_not_make_the_folder_ours(tmp_path, capsy
     other = workdir.create("another-run")
     (other / "keep.txt").write_text("x")
     try:
-        plan = make_plan(tmp_path, other, run_id="this-run")
+        plan = make_plan(tmp_path, other, invocation_id="this-run")
         path = journal_of(tmp_path, plan, complete_entries(plan))
         usage_error(capsys, ["run", "--resume", str(path)])
         assert (other / "keep.txt").read_text() == "x"
@@ -418,8 +418,8 @@ def test_5_more_ranks_than_cores_or_the_hard_limit_is_refused_unless_forced(tmp_
     line = usage_error(capsys, ["run", "--device", "cpu", "--nproc-per-node", str(cores + 1), "--out", str(tmp_path)])
     assert line.endswith(f"--nproc-per-node {cores + 1} is more than this node's {cores} cores; pass --oversubscribe "
                          "to run that many ranks anyway")
-    assert RunRequest(device="cpu", launch=Launch(cores + 1, oversubscribe=True), out=tmp_path).launch.world_size \
-        == cores + 1
+    forced = InvocationRequest(device="cpu", launch=Launch(cores + 1, oversubscribe=True), out=tmp_path)
+    assert forced.launch.world_size == cores + 1
     assert Launch(2).rank_count_error("cuda", 64, 1) == ("--nproc-per-node 2 is more than this node's 1 GPUs; "
                                                         "pass --oversubscribe to run that many ranks anyway")
     assert Launch(8).rank_count_error("cuda", 2, 8) is None

@@ -38,7 +38,8 @@ def test_create_never_overwrites(tmp_path):
 @pytest.mark.parametrize(("content", "message"), [
     ("", "empty"),
     ('{"journal": 99}\n', "not a torchrig run journal"),
-    ('{"journal": 1, "plan": {"name": 3}}\n', "$.plan.name: expected a string"),
+    ('{"journal": 2, "plan": {"name": 3}}\n', "$.plan.name: expected a string"),
+    ('{"journal": 1, "plan": {"name": "q"}}\n', "not a torchrig run journal of version 2"),
 ])
 def test_foreign_journals_are_refused(tmp_path, content, message):
     path = tmp_path / "x.journal"
@@ -51,12 +52,12 @@ def test_runs_are_scheduled_round_robin_and_setups_alternate(tmp_path):
     from bench.results.cases import Case
     from bench.results.report import Setup
     from bench.run.plan import Plan, SetupPlan
-    from bench.run.request import RunRequest
+    from bench.run.request import InvocationRequest
     from tests.reports import ENVIRONMENT
 
     cases = [Case("mlp", "train", "eager", "fp32", size, "cpu") for size in (1, 2)]
     setups = [SetupPlan(Setup(label, "python"), ENVIRONMENT, "cpu", None, {}, []) for label in ("A", "B")]
-    plan = Plan(RunRequest(runs=2, out=tmp_path), cases, setups, str(tmp_path), "now")
+    plan = Plan(InvocationRequest(runs=2, out=tmp_path), cases, setups, str(tmp_path), "now")
     order = [(setup.setup.label, case.batch_size, index) for setup, case, index in plan.slots()]
     assert order == [("A", 1, 0), ("B", 1, 0), ("B", 2, 0), ("A", 2, 0),  # run 1 of every case first, A B B A
                      ("B", 1, 1), ("A", 1, 1), ("A", 2, 1), ("B", 2, 1)]

@@ -80,6 +80,7 @@ MALFORMED = [
     ("not JSON", lambda p: p.write_text("{oops"), "not JSON"),
     ("a list", lambda p: p.write_text("[1, 2]"), "not a torchrig bench report"),
     ("version 1", lambda p: mutate(p, lambda d: d.update(schema_version=1)), "schema_version 1 is not supported"),
+    ("version 2", lambda p: mutate(p, lambda d: d.update(schema_version=2)), "version 2 named the invocation 'run'"),
     ("missing case field", lambda p: mutate(p, lambda d: extra_info(d)["case"].pop("mode")),
      "$.benchmarks[1].extra_info.case: missing field 'mode'"),
     ("extra case field", lambda p: mutate(p, lambda d: extra_info(d)["case"].update(colour="red")),
@@ -95,8 +96,8 @@ MALFORMED = [
     ("NaN time", lambda p: p.write_text(p.read_text().replace('"round_s": [\n', '"round_s": [\nNaN, ', 1)),
      "NaN is not a JSON number"),
     ("deeply nested garbage", lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "nested too deeply"),
-    ("garbage torchrig block", lambda p: mutate(p, lambda d: d["torchrig"].update(run=[[[[{}]]]])),
-     "$.torchrig.run: expected an object, got a list"),
+    ("garbage torchrig block", lambda p: mutate(p, lambda d: d["torchrig"].update(invocation=[[[[{}]]]])),
+     "$.torchrig.invocation: expected an object, got a list"),
     ("unknown status", lambda p: mutate(p, lambda d: d["torchrig"]["unmeasured"][0].update(status="exploded")),
      "$.torchrig.unmeasured[0].status: expected one of"),
 ]

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from bench.run.request import Launch, RunRequest, parse_setup
+from bench.run.request import InvocationRequest, Launch, parse_setup
 from envcheck.cli import UsageError
 
 
 def refused(tmp_path, **fields) -> str:
     with pytest.raises(UsageError) as error:
-        RunRequest(out=tmp_path / "out", **fields)
+        InvocationRequest(out=tmp_path / "out", **fields)
     return str(error.value)
 
 
@@ -51,14 +51,14 @@ def test_unusable_output_folders(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UsageError, match="is a file, not a folder"):
-        RunRequest(out=blocker / "below")
+        InvocationRequest(out=blocker / "below")
 
     def read_only(*args, **kwargs):  # root writes through permission bits: fake the filesystem's answer
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(envcheck.files.tempfile, "NamedTemporaryFile", read_only)
     with pytest.raises(UsageError, match="--out .* is not writable: the filesystem is read-only"):
-        RunRequest(out=tmp_path / "out")
+        InvocationRequest(out=tmp_path / "out")
 
 
 def test_setups(tmp_path):
@@ -89,4 +89,4 @@ def test_a_full_disk_is_found_before_anything_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(envcheck.files.shutil, "disk_usage",
                         lambda path: collections.namedtuple("usage", "total used free")(10**9, 10**9, 4096))
     with pytest.raises(UsageError, match="only 4 KiB free on its disk"):
-        RunRequest(out=tmp_path / "out")
+        InvocationRequest(out=tmp_path / "out")

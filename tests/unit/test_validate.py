@@ -54,9 +54,9 @@ def test_inconclusive_when_the_data_cannot_decide():
 
 
 def test_request_is_checked_before_anything_runs(tmp_path):
-    from bench.run.request import RunRequest
+    from bench.run.request import InvocationRequest
 
-    run = RunRequest(out=tmp_path / "out")
+    run = InvocationRequest(out=tmp_path / "out")
     for kwargs, message in (({"fail_above": float("nan")}, "--fail-above must be a finite"),
                             ({"baseline": tmp_path / "missing"}, "no such file or folder"),
                             ({"junit_xml": tmp_path}, "is a folder")):
@@ -65,12 +65,12 @@ def test_request_is_checked_before_anything_runs(tmp_path):
 
 
 def test_a_corrupt_baseline_is_refused_before_the_run(tmp_path):
-    from bench.run.request import RunRequest
+    from bench.run.request import InvocationRequest
 
     bad = tmp_path / "base"
     bad.mkdir()
-    (bad / "one.json").write_text('{"torchrig": {"tool": "torchrig.bench"}, "schema_version": 2}')
-    request = ValidateRequest(RunRequest(out=tmp_path / "out"), baseline=bad)
+    (bad / "one.json").write_text('{"torchrig": {"tool": "torchrig.bench"}, "schema_version": 3}')
+    request = ValidateRequest(InvocationRequest(out=tmp_path / "out"), baseline=bad)
     with pytest.raises(UsageError, match="cannot use the baseline: .*one.json: \\$: missing field"):
         load_baseline_for(request, "any")
 
