@@ -56,7 +56,7 @@ def bench_session(pytest_config: pytest.Config) -> BenchSession:
         request = InvocationRequest(suite=pytest_config.getoption("--bench-suite"),
                              device=pytest_config.getoption("--bench-device"), out=work / "out",
                              ceilings=ceilings(pytest_config.getoption("--bench-ceilings")))
-        _SESSION = BenchSession(make_plan(request, Runner(work), Quiet()), {})
+        _SESSION = BenchSession(make_plan(request, Runner(work, fork=False), Quiet()), {})
     return _SESSION
 
 

@@ -72,8 +72,7 @@ def execute(request: InvocationRequest, progress: Progress, judge: Judge | None 
     which cases --until-decided extends (default: the two setups compared with each other)."""
     invocation_id = secrets.token_hex(8)
     work_dir = workdir.create(invocation_id)
-    runner = Runner(work_dir)
-    with stop_on_signals(runner.supervisor):
+    with Runner(work_dir) as runner, stop_on_signals(runner.supervisor):
         try:
             plan = dataclasses.replace(make_plan(request, runner, progress), invocation_id=invocation_id)
         except BaseException:  # a usage error found while planning: nothing to keep
@@ -102,9 +101,8 @@ def resume(path: Path, progress: Progress) -> Outcome:
     except BaseException:
         journal.release()
         raise
-    runner = Runner(Path(plan.work_dir))
     progress.note(f"resuming {path}: {len(entries)} of {plan.slot_count()} runs already recorded")
-    with stop_on_signals(runner.supervisor):
+    with Runner(Path(plan.work_dir)) as runner, stop_on_signals(runner.supervisor):
         return run_plan(plan, journal, entries, runner, progress)
 
 

@@ -222,7 +222,7 @@ def list_cases(request: InvocationRequest) -> list[tuple[str, str | None]]:
     """The cases a request would run on this machine, with the reason of those it would skip."""
     with tempfile.TemporaryDirectory(prefix="torchrig-list-") as folder:
         setup = request.all_setups[0]
-        environment = snapshot_of(Runner(Path(folder)), setup)
+        environment = snapshot_of(Runner(Path(folder), fork=False), setup)  # one job: no server to amortise
     device = resolve_device(request.device, environment, "")
     cases = plan_cases(request, device)
     skipped, _ = skips(request, cases, environment, device)

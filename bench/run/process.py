@@ -1,5 +1,9 @@
 """Worker processes under supervision: a timeout, a kill that reaches every descendant, and signals.
 
+A worker is forked by its setup's fork server (bench/measure/forkserver.py: torch imported once, a new
+server for every round of the round-robin), or started as a fresh interpreter when the server cannot be
+(it failed to start, or TORCHRIG_FORKSERVER=0); either way it is a process of its own.
+
 Each worker runs in a session (process group) of its own, so that ending it ends its
 children too (inductor's compile workers, DataLoader workers, the resource tracker), and
 so that Ctrl-C in the terminal reaches only the executor, which decides what it means:
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -30,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout: workers import bench
 
 POLL_S = 0.1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORKSERVER_ENV = "TORCHRIG_FORKSERVER"  # "0": a fresh interpreter for every run (the slower way, for comparison)
+SERVER_START_S = 300.0  # importing torch on a loaded machine; past it the run starts an interpreter of its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,27 +69,36 @@ class Supervisor:
         self.stopped_by: int | None = None  # the signal that stopped the run
 
     def run(self, argv: Sequence[str], env: Mapping[str, str], timeout_s: float, log: Path) -> Exit:
+        """A fresh interpreter running ``argv``."""
         start = time.monotonic()
         with open(log, "w", encoding="utf-8", errors="replace") as handle:
             process = subprocess.Popen(list(argv), env=dict(env), stdout=handle, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True,
                                        preexec_fn=die_with_parent)  # noqa: PLW1509 - no threads here
-            self.current = process
-            timed_out = False
-            try:
-                while True:
-                    if self.stopped_by is not None:
+            return self.supervise(process, start, timeout_s, log)
+
+    def run_forked(self, server: ForkServer, request: Path, result: Path, timeout_s: float, log: Path) -> Exit:
+        """A worker forked by ``server``, supervised as if it were our child."""
+        start = time.monotonic()
+        return self.supervise(server.fork(request, result, log), start, timeout_s, log)
+
+    def supervise(self, process, start: float, timeout_s: float, log: Path) -> Exit:
+        self.current = process
+        timed_out = False
+        try:
+            while True:
+                if self.stopped_by is not None:
+                    break
+                try:
+                    process.wait(timeout=POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() - start > timeout_s:
+                        timed_out = True
                         break
-                    try:
-                        process.wait(timeout=POLL_S)
-                        break
-                    except subprocess.TimeoutExpired:
-                        if time.monotonic() - start > timeout_s:
-                            timed_out = True
-                            break
-            finally:
-                kill_group(process)  # also after a normal exit: stragglers of its session (a rank left
-                self.current = None  # in a collective, a DataLoader worker) must not outlive it
+        finally:
+            kill_group(process)  # also after a normal exit: stragglers of its session (a rank left
+            self.current = None  # in a collective, a DataLoader worker) must not outlive it
         # a worker that finished on its own before a signal keeps its result; one we ended has none
         ended_by_us = timed_out or (self.stopped_by is not None and process.returncode != 0)
         return Exit(None if ended_by_us else process.returncode, timed_out, ended_by_us and not timed_out,
@@ -94,7 +111,7 @@ class Supervisor:
             kill_group(self.current, wait=False)
 
 
-def kill_group(process: subprocess.Popen, wait: bool = True) -> None:
+def kill_group(process, wait: bool = True) -> None:
     """SIGKILL to the worker's session and to every descendant of it, found before anything is killed: a
     descendant in a session of its own (torchrun starts each rank in one) is out of the group's reach,
     and once its parent is dead it is no longer anyone's descendant."""
@@ -105,11 +122,99 @@ def kill_group(process: subprocess.Popen, wait: bool = True) -> None:
         descendants = psutil.Process(process.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # a forked worker before its setsid; its
+        os.kill(process.pid, signal.SIGKILL)  # PID is not reused: its parent has not reaped it yet
     for child in descendants:
         with contextlib.suppress(Exception):
             child.kill()  # psutil checks the PID still names that process (no kill of a reused PID)
     if wait:
         process.wait()
+
+
+class ForkServerError(RuntimeError):
+    """The server did not start or stopped answering; the run falls back to an interpreter of its own."""
+
+
+class ForkedWorker:
+    """A worker forked by a ForkServer, with the part of subprocess.Popen's interface supervision uses."""
+
+    def __init__(self, server: ForkServer, pid: int) -> None:
+        self.server, self.pid, self.returncode = server, pid, None
+
+    def poll(self) -> int | None:
+        return self.wait(0.0, raise_timeout=False)
+
+    def wait(self, timeout: float | None = None, raise_timeout: bool = True) -> int | None:
+        if self.returncode is None:
+            message = self.server.read(timeout)
+            if message is None and timeout is not None:
+                if raise_timeout:
+                    raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+                return None
+            # the server's answer, or a server gone (its workers die with it): killed
+            self.returncode = int(message["exit"]) if message and "exit" in message else -signal.SIGKILL
+        return self.returncode
+
+
+class ForkServer:
+    """One setup's fork server (bench/measure/forkserver.py) and the pipe the executor talks to it over."""
+
+    def __init__(self, python: str, env: Mapping[str, str], log: Path) -> None:
+        with open(log, "w", encoding="utf-8", errors="replace") as handle:
+            self.process = subprocess.Popen([python, "-m", "bench.measure.forkserver"], env=dict(env),
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=handle,
+                                            start_new_session=True, text=True, bufsize=1,
+                                            preexec_fn=die_with_parent)  # noqa: PLW1509 - no threads here
+        self.buffer = ""
+        ready = self.read(SERVER_START_S)
+        if not ready or "ready" not in ready:
+            self.close()
+            raise ForkServerError(f"the fork server did not start (see {log})")
+
+    def read(self, timeout: float | None) -> dict | None:
+        """The server's next message; None on a timeout or when the server has gone."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while "\n" not in self.buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.process.stdout], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(self.process.stdout.fileno(), 65536).decode("utf-8", errors="replace")
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split("\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
+
+    def fork(self, request: Path, result: Path, log: Path) -> ForkedWorker:
+        try:
+            self.process.stdin.write(json.dumps({"request": str(request), "result": str(result),
+                                                 "log": str(log)}) + "\n")
+            self.process.stdin.flush()
+        except OSError as error:
+            raise ForkServerError(f"the fork server has gone ({error})") from None
+        answer = self.read(SERVER_START_S)
+        if not answer or "pid" not in answer:
+            raise ForkServerError("the fork server did not fork the worker")
+        return ForkedWorker(self, int(answer["pid"]))
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            kill_group(self.process)
+
+
+def forkserver_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get(FORKSERVER_ENV, "1") != "0"
 
 
 def tail(path: Path, size: int = 4000) -> str:
@@ -142,25 +247,72 @@ def stop_on_signals(supervisor: Supervisor) -> Iterator[None]:
 class Runner:
     """Starts workers in a setup's interpreter; shared by planning and execution."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, fork: bool | None = None) -> None:
         self.work_dir = work_dir
         self.supervisor = Supervisor()
         self.count = 0
+        self.fork = forkserver_enabled() if fork is None else fork
+        self.servers: dict[tuple, tuple[int, ForkServer]] = {}  # setup -> (round it serves, its server)
 
     def call(self, setup, request, timeout_s: float, argv_head=None) -> tuple[object, Exit]:
-        """Run a worker job; (decoded JSON result or None, how the process ended)."""
+        """Run a worker job; (decoded JSON result or None, how the process ended). ``argv_head``: start this
+        command instead of a worker (torchrun's launcher), always as a fresh process."""
         self.count += 1
         folder = self.work_dir / "jobs"
         folder.mkdir(parents=True, exist_ok=True)
         request_file, result_file = folder / f"{self.count}.request.json", folder / f"{self.count}.result.json"
+        log = folder / f"{self.count}.log"
         self.last_result = result_file
         write_json_atomic(request_file, to_jsonable(request))
-        argv = [*(argv_head or [setup.python, "-m", "bench.measure.worker"]), str(request_file), str(result_file)]
-        exit_ = self.supervisor.run(argv, worker_env(setup), timeout_s, folder / f"{self.count}.log")
+        server = self.server_for(setup, request.case.index if request.case else -1) if argv_head is None else None
+        exit_ = None
+        if server is not None:
+            try:
+                exit_ = self.supervisor.run_forked(server, request_file, result_file, timeout_s, log)
+            except ForkServerError:
+                self.drop(setup)
+        if exit_ is None:
+            argv = [*(argv_head or [setup.python, "-m", "bench.measure.worker"]), str(request_file), str(result_file)]
+            exit_ = self.supervisor.run(argv, worker_env(setup), timeout_s, log)
         try:
             return read_json(result_file), exit_
         except (OSError, DecodeError):
             return None, exit_
+
+    def server_for(self, setup, round_index: int) -> ForkServer | None:
+        """The setup's fork server for this round of the round-robin (a new one when the round changes), or
+        None: forking is off, or the server cannot start (the run then starts an interpreter of its own)."""
+        if not self.fork:
+            return None
+        key = (setup.label, setup.python, tuple(sorted(setup.env.items())))
+        held = self.servers.get(key)
+        if held is not None and held[0] == round_index and held[1].alive():
+            return held[1]
+        self.drop(setup)
+        folder = self.work_dir / "jobs"
+        try:
+            server = ForkServer(setup.python, worker_env(setup), folder / f"{self.count}.server.log")
+        except (OSError, ForkServerError):
+            return None
+        self.servers[key] = (round_index, server)
+        return server
+
+    def drop(self, setup) -> None:
+        held = self.servers.pop((setup.label, setup.python, tuple(sorted(setup.env.items()))), None)
+        if held is not None:
+            held[1].close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End every fork server (each also ends with this process)."""
+        for _, server in self.servers.values():
+            server.close()
+        self.servers.clear()
 
 
 

@@ -89,7 +89,7 @@ def test_until_decided_adds_interleaved_pairs_to_undecided_cases(tmp_path, capsy
     a, b = reports["a"].cases[0], reports["b"].cases[0]
     indices = [run.index for run in a.runs]
     assert indices == [run.index for run in b.runs] == list(range(len(indices))) and len(indices) > 2
-    assert reports["a"].run.sequential.planned_runs == 2 and reports["a"].run.runs == 2
+    assert reports["a"].invocation.sequential.planned_runs == 2 and reports["a"].invocation.runs == 2
     assert "until decided: 0 of 1 cases decided after the planned runs" in out
     assert "cases decided" in out  # the merged table says how many
     order = [line.split("] ")[1].split(":")[0] for line in out.splitlines() if line.startswith("[")]
