@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import config
 from bench.cli import PROG, build_parser
+from bench.config import RequestError
 from envcheck.cli import EXIT_FAIL, EXIT_OK, UsageError, exit_usage
 from envcheck.text import printable
 
@@ -88,22 +88,18 @@ EXIT_UNDECIDED = 4
 
 def cmd_compare(args) -> int:
     from bench.analysis.baselines import BASELINES, drift_between
-    from bench.analysis.compare import compare_reports
+    from bench.analysis.compare import CompareRequest, compare_reports
     from bench.render.compare import render_comparison
 
-    if args.fail_above is not None and not 0 <= args.fail_above < 100:
-        raise UsageError(f"--fail-above must be a percentage in [0, 100), got {args.fail_above}")
-    if not 0 < args.alpha < 1:
-        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    options = CompareRequest(args.fail_above, args.alpha)
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
     codes = []
     for path, new in news:
         refuse_same(args.base, bases, path, new)
     for path, new in news:
-        margin = args.fail_above if args.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
         drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else None
-        comparison = compare_reports(bases, new, base_name=str(args.base), new_name=str(path), alpha=args.alpha,
-                                     margin_pct=margin, fail_above_pct=args.fail_above, drift=drift)
+        comparison = compare_reports(bases, new, base_name=str(args.base), new_name=str(path), drift=drift,
+                                     **options.thresholds())
         if not comparison.cases:
             raise UsageError(f"{args.base} and {path} share no case; nothing to compare (another suite or device?)")
         render_comparison(comparison)
@@ -196,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except UsageError as error:
+    except (UsageError, RequestError) as error:
         exit_usage(PROG, error)
     except ModuleNotFoundError as error:  # an environment without the project's dependencies
         exit_usage(PROG, UsageError(f"missing package {error.name!r}: install torchrig's dependencies "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 MODES = ("train", "finetune", "finetune-lora", "infer")
 BACKENDS = ("eager", "compile", "compile-reduce-overhead", "compile-max-autotune")
@@ -190,3 +191,15 @@ LIMITS = {
 }
 MAX_SETUP_LABEL = 64  # characters of a --setup label (it names folders: [A-Za-z0-9._-], no leading dot)
 MAX_TIME_S = LIMITS["case_timeout_s"]  # no time in a report (a round, a call, a step) can be longer
+
+
+class RequestError(ValueError):
+    """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and
+    what was expected; `python -m bench` reports it in one line, exit 2."""
+
+
+def fail_above_error(value: float | None) -> str | None:
+    """The one rule for --fail-above (run, compare and validate): a percentage in [0, 100)."""
+    if value is None or (math.isfinite(value) and 0 <= value < 100):
+        return None
+    return f"--fail-above must be a percentage in [0, 100), got {value}"

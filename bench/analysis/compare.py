@@ -39,6 +39,7 @@ from bench.analysis.decision import (
     welch,
 )
 from bench.analysis.stats import Drift, RatioEstimate
+from bench.config import RequestError
 from bench.results.records import CaseRecord, Status
 from bench.results.report import Report
 
@@ -88,6 +89,26 @@ class CaseComparison:
         if self.verdict is Verdict.NOT_COMPARABLE:
             return not (self.base_status is Status.SKIPPED and self.new_status is Status.SKIPPED)
         return not self.decision.decided
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareRequest:
+    """compare's thresholds, checked before any report is read (RequestError naming every problem)."""
+
+    fail_above: float | None = None  # percent: slower beyond it is a regression; also the margin of 'same'
+    alpha: float = config.ALPHA
+
+    def __post_init__(self) -> None:
+        errors = list(filter(None, [config.fail_above_error(self.fail_above)]))
+        if not (math.isfinite(self.alpha) and 0 < self.alpha < 1):
+            errors.append(f"--alpha must be between 0 and 1, got {self.alpha}")
+        if errors:
+            raise RequestError("; ".join(errors))
+
+    def thresholds(self) -> dict:
+        """compare_reports' keyword arguments for these thresholds."""
+        margin = self.fail_above if self.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
+        return {"alpha": self.alpha, "margin_pct": margin, "fail_above_pct": self.fail_above}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Timing: a device-synchronising clock, warm-up until steady, calibration, statistics.
+"""Timing: a device-synchronising clock, warm-up until steady, calibration, the timed rounds.
 
 No torch import at module level and no printing: the clock is injected, so tests
-drive every rule with a fake clock. Statistics come from pytest-benchmark's Stats.
+drive every rule with a fake clock. Figures derived from the rounds are the records'
+(bench/results/records.py); pytest-benchmark's per-step Stats are built for its JSON only.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from pytest_benchmark.stats import Stats
-
 from bench.config import TimingRules
-from bench.results.records import unstable_reasons
 
 
 class Clock(Protocol):
@@ -126,35 +124,6 @@ def warm_until_steady(step: Callable[[], None], clock: Clock, rules: TimingRules
         steps = wanted
     settled_s = statistics.median(step_s[-rules.warmup_min_rounds:])
     return Warmup(len(step_s), elapsed, steady, steps, rules.warmup_max_s), settled_s
-
-
-@dataclasses.dataclass(frozen=True)
-class StepStats:
-    """Per-step statistics of one case, from the raw round times."""
-
-    stats: Stats  # pytest-benchmark's: per-step seconds in .data
-    round_s: tuple[float, ...]
-    steps_per_round: int
-    unstable_reasons: tuple[str, ...]
-
-    @property
-    def median_s(self) -> float:
-        return self.stats.median
-
-    @property
-    def iqr_s(self) -> float:
-        return self.stats.iqr
-
-    @property
-    def cv(self) -> float:
-        return self.stats.stddev / self.stats.mean if self.stats.mean else 0.0
-
-
-def summarize(round_s: list[float], steps_per_round: int, rules: TimingRules) -> StepStats:
-    stats = Stats()
-    for seconds in round_s:
-        stats.update(seconds / steps_per_round)
-    return StepStats(stats, tuple(round_s), steps_per_round, unstable_reasons(stats.data, rules))
 
 
 def measure_rounds(step: Callable[[], None], clock: Clock, rules: TimingRules, steps: int) -> list[float]:

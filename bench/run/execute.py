@@ -70,6 +70,7 @@ Judge = Callable[[list[Report]], Comparison | None]  # the reports so far -> the
 def execute(request: InvocationRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
     """Plan, journal and run a request; the reports are written even when a signal stops it. ``judge`` decides
     which cases --until-decided extends (default: the two setups compared with each other)."""
+    request.check_disk()
     invocation_id = secrets.token_hex(8)
     work_dir = workdir.create(invocation_id)
     with Runner(work_dir) as runner, stop_on_signals(runner.supervisor):
@@ -97,6 +98,7 @@ def resume(path: Path, progress: Progress) -> Outcome:
                     cache_dir(plan, setup_plan.setup, case)
                 except OutputError as error:
                     raise JournalError(f"{path}: {error}") from None
+        plan.request.check_disk()  # the journal's output folder and interpreters, once the journal is proven
         plan = dataclasses.replace(plan, work_dir=str(workdir.for_resume(plan.work_dir, plan.invocation_id, path)))
     except BaseException:
         journal.release()

@@ -40,7 +40,7 @@ def parse_entry(index: int, entry: object) -> Environment:
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError(f"entry {index} has no name")
-    unknown = set(entry) - {"name", "torch", "torchvision", "pip_args", "system", "python"}
+    unknown = set(entry) - {"name", "torch", "torchvision", "pip_args", "system"}
     if unknown:
         raise ValueError(f"environment {name!r}: unknown keys {sorted(unknown)}")
     if entry.get("system"):

@@ -17,8 +17,7 @@ from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
 from bench.results.records import RunRecord
 from bench.results.report import Invocation, SequentialDesign, Setup
 from bench.run.process import Runner, is_this_interpreter
-from bench.run.request import InvocationRequest
-from envcheck.cli import UsageError
+from bench.run.request import InvocationRequest, RequestError
 from envcheck.codec import from_jsonable
 from envcheck.fingerprint import hardware_fingerprint
 from envcheck.report import Environment
@@ -106,7 +105,7 @@ def snapshot_of(runner: Runner, setup: Setup) -> Environment:
         return snapshot()
     data, exit_ = runner.call(setup, WorkerRequest("snapshot"), SETUP_TIMEOUT_S)
     if data is None:
-        raise UsageError(f"setup {setup.label or setup.python}: cannot describe its environment "
+        raise RequestError(f"setup {setup.label or setup.python}: cannot describe its environment "
                          f"({exit_.describe(SETUP_TIMEOUT_S)})")
     return from_jsonable(Environment, data)
 
@@ -114,10 +113,10 @@ def snapshot_of(runner: Runner, setup: Setup) -> Environment:
 def resolve_device(requested: str, environment: Environment, who: str) -> str:
     torch = environment.facts.torch
     if torch is None:
-        raise UsageError(f"torch cannot be imported{who} ({environment.facts.torch_error}); "
+        raise RequestError(f"torch cannot be imported{who} ({environment.facts.torch_error}); "
                          "run `python -m envcheck`")
     if requested == "cuda" and not torch.cuda_available:
-        raise UsageError(f"--device cuda, but no CUDA device is usable{who} (see `python -m envcheck`); "
+        raise RequestError(f"--device cuda, but no CUDA device is usable{who} (see `python -m envcheck`); "
                          "expected one of auto, cpu")
     if requested == "auto":
         return "cuda" if torch.cuda_available else "cpu"
@@ -187,7 +186,7 @@ def make_plan(request: InvocationRequest, runner: Runner, progress: Progress) ->
         if cases is None:
             cases = plan_cases(request, device)
         elif cases[0].device != device:
-            raise UsageError(f"setups resolve to different devices ({cases[0].device} and {device}); pass --device")
+            raise RequestError(f"setups resolve to different devices ({cases[0].device} and {device}); pass --device")
         skipped, emulated = skips(request, cases, environment, device)
         precisions = sorted({c.precision for c in cases if c.key not in skipped})
         ceilings = ceilings_for(runner, request, setup, environment, device, precisions, progress)
@@ -202,7 +201,7 @@ def check_rank_count(request: InvocationRequest, environment: Environment, devic
     torch = environment.facts.torch
     error = launch.rank_count_error(device, environment.facts.cpu.logical_cores, torch.device_count if torch else 0)
     if error:
-        raise UsageError(error)
+        raise RequestError(error)
 
 
 def check_data_support(request: InvocationRequest, environment: Environment, who: str) -> None:
@@ -213,13 +212,14 @@ def check_data_support(request: InvocationRequest, environment: Environment, who
     from envcheck.checks.install import torchvision_fix
 
     fix = torchvision_fix(facts.torch.version, facts.torch.cuda_build, facts.torchvision_version)
-    raise UsageError(f"--data {request.data} needs torchvision, which cannot be imported{who} "
+    raise RequestError(f"--data {request.data} needs torchvision, which cannot be imported{who} "
                      f"({facts.torchvision_error}); {fix}")
 
 
 
 def list_cases(request: InvocationRequest) -> list[tuple[str, str | None]]:
     """The cases a request would run on this machine, with the reason of those it would skip."""
+    request.check_disk()
     with tempfile.TemporaryDirectory(prefix="torchrig-list-") as folder:
         setup = request.all_setups[0]
         environment = snapshot_of(Runner(Path(folder), fork=False), setup)  # one job: no server to amortise

@@ -1,6 +1,9 @@
-"""A run request: everything `bench run` (and validate, the pytest front end, DDP) was asked to do,
-validated in ``__post_init__`` before any expensive work. No torch import: a usage error costs
-milliseconds, and every error is reported at once in one line.
+"""An invocation's request: everything `bench run` (and validate, the pytest front end, DDP) was asked to do.
+
+Checked in two steps, each reporting every error at once in one line (RequestError, exit 2): the values in
+``__post_init__`` (no I/O, so a request decoded from a journal touches nothing), then the disk in
+``check_disk()`` (the output folder, a checkpoint, MNIST, the setups' interpreters), which the executor
+calls before it plans. No torch import: a usage error costs milliseconds.
 """
 
 from __future__ import annotations
@@ -14,15 +17,21 @@ import sys
 from pathlib import Path
 
 from bench import config
+from bench.config import RequestError
 from bench.results.cases import check_axes
 from bench.results.report import Setup
-from envcheck.cli import UsageError
 from envcheck.files import OutputError, check_output_dir
 from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SETUP_LABEL = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{config.MAX_SETUP_LABEL - 1}}}")  # it names folders
 RDZV = re.compile(r"(?P<host>[\w.\-\[\]:]+):(?P<port>\d+)")
+# The options of `bench run` and `validate` that are not request fields: the verb, the parts of a launch and
+# the setups (parsed here into their own types), and what other steps own (resume, listing, the baseline,
+# recording, JUnit, the database, the undecided exit code).
+NOT_REQUEST_OPTIONS = frozenset({"command", "resume", "list", "setup", "nproc_per_node", "nnodes", "node_rank",
+                                 "rdzv_endpoint", "oversubscribe", "baseline", "baselines", "record", "junit_xml",
+                                 "allow_undecided", "db", "no_db"})
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
 
@@ -84,10 +93,10 @@ def parse_setup(text: str) -> Setup:
     for assignment in assignments:
         name, sep, value = assignment.partition("=")
         if not sep or not ENV_NAME.fullmatch(name):
-            raise UsageError(f"--setup {text!r}: expected LABEL=PYTHON[,VAR=VALUE...], got {assignment!r}")
+            raise RequestError(f"--setup {text!r}: expected LABEL=PYTHON[,VAR=VALUE...], got {assignment!r}")
         env[name] = value
     if not label or not python:
-        raise UsageError(f"--setup {text!r}: expected LABEL=PYTHON[,VAR=VALUE...]")
+        raise RequestError(f"--setup {text!r}: expected LABEL=PYTHON[,VAR=VALUE...]")
     return Setup(label, resolve_python(python), env)
 
 
@@ -130,11 +139,17 @@ class InvocationRequest:
     def __post_init__(self) -> None:
         errors = self.errors()
         if errors:
-            raise UsageError("; ".join(errors))
+            raise RequestError("; ".join(errors))
+
+    def check_disk(self) -> None:
+        """What the request needs on disk, before anything is planned: RequestError naming every problem."""
+        errors = self.disk_errors()
+        if errors:
+            raise RequestError("; ".join(errors))
         try:
             check_output_dir(self.out)
         except OutputError as error:
-            raise UsageError(f"--out {error}") from None
+            raise RequestError(f"--out {error}") from None
 
     def errors(self) -> list[str]:
         errors = check_axes(self.models, self.modes, self.backends, self.precisions, self.batch_sizes)
@@ -157,9 +172,8 @@ class InvocationRequest:
         for precision, tflops in self.ceilings:
             if precision not in config.PRECISIONS or not (math.isfinite(tflops) and 0 < tflops <= limits["tflops"]):
                 errors.append(f"--ceilings expects PRECISION=TFLOPS with a positive rate, got {precision}={tflops}")
-        if self.checkpoint is not None and not self.checkpoint.is_file():
-            errors.append(f"--checkpoint {self.checkpoint}: no such file; expected a state dict saved by torch.save")
-        errors += self.data_errors()
+        if self.data == "mnist" and self.data_dir is None:
+            errors.append("--data mnist needs --data-dir DIR (the folder holding MNIST/raw)")
         if self.loader_workers is not None and not 0 <= self.loader_workers <= limits["loader_workers"]:
             errors.append(f"--loader-workers must be in 0..{limits['loader_workers']}, got {self.loader_workers}")
         if self.launch is not None:
@@ -174,22 +188,29 @@ class InvocationRequest:
             errors.append("--label is empty")
         if not (math.isfinite(self.budget_min) and self.budget_min >= 0):
             errors.append(f"--budget must be a finite number of minutes >= 0, got {self.budget_min}")
-        if self.fail_above is not None and not (math.isfinite(self.fail_above) and 0 <= self.fail_above < 100):
-            errors.append(f"--fail-above must be a percentage in [0, 100), got {self.fail_above}")
+        errors += filter(None, [config.fail_above_error(self.fail_above)])
         if self.until_decided and self.launch is not None:
             errors.append("--until-decided does not extend data-parallel runs (no --nproc-per-node)")
         return errors + self.setup_errors()
 
     def decision_thresholds(self) -> dict:
         """compare_reports' thresholds for the decisions --until-decided aims at (compare's defaults)."""
-        margin = self.fail_above if self.fail_above is not None else config.EQUIVALENCE_MARGIN_PCT
-        return {"margin_pct": margin, "fail_above_pct": self.fail_above}
+        from bench.analysis.compare import CompareRequest
+
+        return CompareRequest(self.fail_above).thresholds()
+
+    def disk_errors(self) -> list[str]:
+        errors = []
+        if self.checkpoint is not None and not self.checkpoint.is_file():
+            errors.append(f"--checkpoint {self.checkpoint}: no such file; expected a state dict saved by torch.save")
+        for setup in self.setups:
+            if not (os.path.isfile(setup.python) and os.access(setup.python, os.X_OK)):
+                errors.append(f"--setup {setup.label}: {setup.python} is not an executable Python")
+        return errors + self.data_errors()
 
     def data_errors(self) -> list[str]:
-        if self.data != "mnist":
+        if self.data != "mnist" or self.data_dir is None:
             return []
-        if self.data_dir is None:
-            return ["--data mnist needs --data-dir DIR (the folder holding MNIST/raw)"]
         raw = self.data_dir / "MNIST" / "raw"
         missing = [name for name in MNIST_NAMES if not (raw / name).exists() and not (raw / f"{name}.gz").exists()]
         if missing and not self.download:
@@ -206,9 +227,6 @@ class InvocationRequest:
             if not SETUP_LABEL.fullmatch(setup.label):
                 errors.append(f"--setup label {setup.label!r}: expected up to {config.MAX_SETUP_LABEL} of "
                               "A-Z a-z 0-9 . _ - (not starting with a dot)")
-                continue
-            if not (os.path.isfile(setup.python) and os.access(setup.python, os.X_OK)):
-                errors.append(f"--setup {setup.label}: {setup.python} is not an executable Python")
         return errors
 
     @classmethod
@@ -220,8 +238,12 @@ class InvocationRequest:
             launch = Launch(options["nproc_per_node"], options["nnodes"], options["node_rank"],
                             options["rdzv_endpoint"], bool(options.get("oversubscribe")))
         elif options.get("nnodes", 1) != 1 or options.get("rdzv_endpoint"):
-            raise UsageError("--nnodes and --rdzv-endpoint need --nproc-per-node")
+            raise RequestError("--nnodes and --rdzv-endpoint need --nproc-per-node")
         renamed = {"case_timeout": "case_timeout_s", "budget": "budget_min"}
+        unknown = sorted(name for name in options if renamed.get(name, name) not in REQUEST_FIELDS
+                         and name not in NOT_REQUEST_OPTIONS)
+        if unknown:  # a new flag that reaches no field would be dropped without a word
+            raise TypeError(f"options {unknown} are neither request fields nor listed in NOT_REQUEST_OPTIONS")
         fields = {renamed.get(name, name): value for name, value in options.items()
                   if renamed.get(name, name) in REQUEST_FIELDS and name not in ("setups", "launch")}
         setups = tuple(parse_setup(text) for text in options.get("setup", ()))

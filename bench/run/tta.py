@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.config import RequestError
 from bench.measure.data import by_labels, loader
 from envcheck.codec import to_jsonable
 from envcheck.files import json_text, write_atomic
@@ -189,18 +190,21 @@ class TtaRequest:
 
     def __post_init__(self) -> None:
         from bench.run.request import InvocationRequest
-        from envcheck.cli import UsageError
 
         unknown = [name for name in self.recipes if name not in ("seed", "tuned")]
         if unknown or not self.recipes:
-            raise UsageError(f"unknown recipe {unknown[0] if unknown else ''!r} (expected a comma list of seed, tuned)")
+            raise RequestError(f"unknown recipe {unknown[0] if unknown else ''!r} "
+                               "(expected a comma list of seed, tuned)")
         for name, value in (("--target", self.target), ("--finetune-target", self.finetune_target)):
             if not 0 < value <= 100:
-                raise UsageError(f"{name} must be a percentage in (0, 100], got {value}")
+                raise RequestError(f"{name} must be a percentage in (0, 100], got {value}")
         if self.data == "synthetic-device":
-            raise UsageError("tta needs real samples: --data mnist or synthetic-digits")
+            raise RequestError("tta needs real samples: --data mnist or synthetic-digits")
         self.checked = InvocationRequest(out=self.out, data=self.data, data_dir=self.data_dir, download=self.download,
-                                  loader_workers=self.workers)  # the data and the output folder
+                                         loader_workers=self.workers)  # the data and the output folder
+
+    def check_disk(self) -> None:
+        self.checked.check_disk()
 
     def path(self) -> Path:
         stamp = file_stamp()
@@ -208,12 +212,12 @@ class TtaRequest:
 
 
 def run_tta(request: TtaRequest, progress) -> TtaReport:
-    """Every recipe asked for, from scratch and fine-tuned; a data problem is a UsageError (exit 2)."""
+    """Every recipe asked for, from scratch and fine-tuned; a data problem is a RequestError (exit 2)."""
     from bench.measure.data import DataError, dataset
     from bench.run.plan import check_data_support, resolve_device
     from envcheck import snapshot
-    from envcheck.cli import UsageError
 
+    request.check_disk()
     environment = snapshot()
     device = resolve_device(request.device, environment, "")
     check_data_support(request.checked, environment, "")  # a torchvision that cannot import: one line, exit 2
@@ -223,7 +227,7 @@ def run_tta(request: TtaRequest, progress) -> TtaReport:
         train = dataset(request.data, request.data_dir, train=True, download=request.download)
         test = dataset(request.data, request.data_dir, train=False, download=request.download)
     except DataError as error:
-        raise UsageError(str(error)) from None
+        raise RequestError(str(error)) from None
     results = []
     for name in request.recipes:
         progress.note(f"tta: recipe {name} on {device} ({request.data}) ...")

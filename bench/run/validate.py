@@ -12,7 +12,6 @@ it 0). --until-decided adds runs to the undecided cases within --budget minutes 
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 from bench import config
@@ -20,8 +19,7 @@ from bench.analysis.baselines import BASELINES, Coverage, folder_for, load_basel
 from bench.analysis.compare import Comparison, Verdict
 from bench.results.records import Status
 from bench.results.report import Report, ReportError
-from bench.run.request import InvocationRequest
-from envcheck.cli import UsageError
+from bench.run.request import InvocationRequest, RequestError
 from envcheck.files import OutputError
 from envcheck.junit import check_junit_path
 
@@ -41,17 +39,21 @@ class ValidateRequest:
     junit_xml: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.fail_above is not None and not (math.isfinite(self.fail_above) and self.fail_above >= 0):
-            raise UsageError(f"--fail-above must be a finite percentage >= 0, got {self.fail_above}")
-        if self.baseline is not None and not self.baseline.exists():
-            raise UsageError(f"--baseline {self.baseline}: no such file or folder")
+        if error := config.fail_above_error(self.fail_above):
+            raise RequestError(error)
         if self.invocation.setups or self.invocation.launch:
-            raise UsageError("validate measures this interpreter on one process (no --setup, no --nproc-per-node)")
+            raise RequestError("validate measures this interpreter on one process (no --setup, no --nproc-per-node)")
+
+    def check_disk(self) -> None:
+        """The baseline named exists, the JUnit file may be written, and the invocation's own needs."""
+        if self.baseline is not None and not self.baseline.exists():
+            raise RequestError(f"--baseline {self.baseline}: no such file or folder")
         if self.junit_xml is not None:
             try:
                 check_junit_path(self.junit_xml, TOOL)
             except OutputError as error:
-                raise UsageError(str(error)) from None
+                raise RequestError(str(error)) from None
+        self.invocation.check_disk()
 
     def threshold(self, device: str) -> float:
         return self.fail_above if self.fail_above is not None else config.VALIDATE_FAIL_ABOVE_PCT[device]
@@ -61,14 +63,14 @@ class ValidateRequest:
 
 
 def load_baseline_for(request: ValidateRequest, fingerprint_id: str) -> tuple[Path, list[Report]]:
-    """The baseline reports for this hardware, loaded and checked before anything runs (UsageError)."""
+    """The baseline reports for this hardware, loaded and checked before anything runs (RequestError)."""
     location = request.baseline_location(fingerprint_id)
     if not location.exists():
         return location, []
     try:
         return location, load_baseline(location)
     except ReportError as error:
-        raise UsageError(f"cannot use the baseline: {error}") from None
+        raise RequestError(f"cannot use the baseline: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +183,7 @@ def validate(request: ValidateRequest, progress) -> Validation:
     from envcheck.fingerprint import hardware_fingerprint
     from envcheck.junit import write_junit
 
+    request.check_disk()
     environment = snapshot()
     device = resolve_device(request.invocation.device, environment, "")  # --device cuda without CUDA: exit 2 here
     location, baseline = load_baseline_for(request, hardware_fingerprint(environment.facts, device).id)

@@ -102,9 +102,9 @@ def test_end_to_end_mnist_case_reads_the_files_through_a_dataloader(tmp_path):
 
 
 def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
+    from bench.config import RequestError
     from bench.run import plan
     from bench.run.request import InvocationRequest
-    from envcheck.cli import UsageError
     from tests.reports import ENVIRONMENT
 
     write_mnist(tmp_path / "data")
@@ -112,7 +112,7 @@ def test_a_torchvision_that_cannot_import_is_one_line_with_the_fix(tmp_path, mon
         ENVIRONMENT.facts, torchvision_error="RuntimeError: operator torchvision::nms does not exist"))
     monkeypatch.setattr(plan, "snapshot_of", lambda runner, setup: broken)
     request = InvocationRequest(device="cpu", data="mnist", data_dir=tmp_path / "data", out=tmp_path / "out")
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(RequestError) as error:
         plan.make_plan(request, None, None)
     message = str(error.value)
     assert "operator torchvision::nms does not exist" in message and "pip install --force-reinstall" in message

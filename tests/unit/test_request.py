@@ -8,13 +8,13 @@ import time
 
 import pytest
 
+from bench.config import RequestError
 from bench.run.request import InvocationRequest, Launch, parse_setup
-from envcheck.cli import UsageError
 
 
 def refused(tmp_path, **fields) -> str:
-    with pytest.raises(UsageError) as error:
-        InvocationRequest(out=tmp_path / "out", **fields)
+    with pytest.raises(RequestError) as error:
+        InvocationRequest(out=tmp_path / "out", **fields).check_disk()
     return str(error.value)
 
 
@@ -50,21 +50,21 @@ def test_unusable_output_folders(tmp_path, monkeypatch):
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(UsageError, match="is a file, not a folder"):
-        InvocationRequest(out=blocker / "below")
+    with pytest.raises(RequestError, match="is a file, not a folder"):
+        InvocationRequest(out=blocker / "below").check_disk()
 
     def read_only(*args, **kwargs):  # root writes through permission bits: fake the filesystem's answer
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(envcheck.files.tempfile, "NamedTemporaryFile", read_only)
-    with pytest.raises(UsageError, match="--out .* is not writable: the filesystem is read-only"):
-        InvocationRequest(out=tmp_path / "out")
+    with pytest.raises(RequestError, match="--out .* is not writable: the filesystem is read-only"):
+        InvocationRequest(out=tmp_path / "out").check_disk()
 
 
 def test_setups(tmp_path):
     setup = parse_setup("omp1=python,OMP_NUM_THREADS=1,MKL_NUM_THREADS=1")
     assert setup.python == sys.executable and setup.env == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    with pytest.raises(UsageError, match="expected LABEL=PYTHON"):
+    with pytest.raises(RequestError, match="expected LABEL=PYTHON"):
         parse_setup("nolabel")
     assert "is not an executable Python" in refused(tmp_path, setups=(parse_setup("x=/nonexistent/python"),))
     assert "labels must differ" in refused(tmp_path, setups=(parse_setup("a=python"), parse_setup("a=python")))
@@ -88,5 +88,25 @@ def test_a_full_disk_is_found_before_anything_runs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(envcheck.files.shutil, "disk_usage",
                         lambda path: collections.namedtuple("usage", "total used free")(10**9, 10**9, 4096))
-    with pytest.raises(UsageError, match="only 4 KiB free on its disk"):
-        InvocationRequest(out=tmp_path / "out")
+    with pytest.raises(RequestError, match="only 4 KiB free on its disk"):
+        InvocationRequest(out=tmp_path / "out").check_disk()
+
+
+def test_a_request_is_checked_without_touching_the_disk_until_asked(tmp_path):
+    """A request decoded from someone's journal creates nothing; its disk needs are one explicit step."""
+    out = tmp_path / "not-yet"
+    request = InvocationRequest(out=out, setups=(parse_setup("x=/nonexistent/python"),))
+    assert not out.exists()
+    with pytest.raises(RequestError, match="is not an executable Python"):
+        request.check_disk()
+
+
+def test_every_option_of_run_and_validate_reaches_a_field_or_is_named_as_not_one(tmp_path):
+    from bench.cli import build_parser
+
+    for argv in (["run", "--out", str(tmp_path)], ["validate", "--out", str(tmp_path)]):
+        assert InvocationRequest.from_args(build_parser().parse_args(argv)).out == tmp_path
+    args = build_parser().parse_args(["run", "--out", str(tmp_path)])
+    args.new_flag = 1  # a flag added to the parser but to neither list
+    with pytest.raises(TypeError, match="new_flag"):
+        InvocationRequest.from_args(args)

@@ -9,7 +9,8 @@ import statistics
 import pytest
 
 from bench.config import TimingRules
-from bench.measure.timing import DeviceClock, round_spread, settled, steps_for, summarize, time_round, warm_until_steady
+from bench.measure.timing import DeviceClock, round_spread, settled, steps_for, time_round, warm_until_steady
+from bench.results.records import unstable_reasons
 
 
 class FakeClock:
@@ -125,23 +126,12 @@ def test_round_spread_is_robust_to_a_trend():
     assert not settled([1.0, 1.0], 3, 2.0, 0.005)
 
 
-def test_statistics_are_per_step_from_raw_rounds():
-    rules = TimingRules()
-    step = summarize([0.100, 0.102, 0.098, 0.101, 0.099], 100, rules)
-    assert step.median_s == pytest.approx(0.001)
-    assert step.stats.rounds == 5
-    assert step.round_s == (0.100, 0.102, 0.098, 0.101, 0.099)
-    assert step.iqr_s == pytest.approx(0.000025)  # pytest-benchmark quartiles of the per-step times
-    assert step.cv == pytest.approx(0.0158, rel=0.01)
-    assert step.unstable_reasons == ()
-
-
 def test_pyperf_instability_rules():
     rules = TimingRules()
-    noisy = summarize([0.10, 0.10, 0.10, 0.10, 0.20], 1, rules)
-    assert any("std/mean" in reason for reason in noisy.unstable_reasons)
-    assert any(reason.startswith("max is") for reason in noisy.unstable_reasons)
-    assert summarize([0.10, 0.105, 0.10, 0.095, 0.10], 1, rules).unstable_reasons == ()
+    noisy = unstable_reasons([0.10, 0.10, 0.10, 0.10, 0.20], rules)
+    assert any("std/mean" in reason for reason in noisy)
+    assert any(reason.startswith("max is") for reason in noisy)
+    assert unstable_reasons([0.10, 0.105, 0.10, 0.095, 0.10], rules) == ()
 
 
 def test_a_case_flags_its_unstable_runs_in_the_summary():

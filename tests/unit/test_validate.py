@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.compare import compare_reports
+from bench.config import RequestError
 from bench.results.records import Status
 from bench.run.validate import (
     EXIT_BROKEN,
@@ -19,7 +20,6 @@ from bench.run.validate import (
     junit_suites,
     load_baseline_for,
 )
-from envcheck.cli import UsageError
 from tests.reports import record, report
 
 RUNS = [0.010, 0.0102, 0.0098, 0.0101, 0.0099]
@@ -57,11 +57,12 @@ def test_request_is_checked_before_anything_runs(tmp_path):
     from bench.run.request import InvocationRequest
 
     run = InvocationRequest(out=tmp_path / "out")
-    for kwargs, message in (({"fail_above": float("nan")}, "--fail-above must be a finite"),
-                            ({"baseline": tmp_path / "missing"}, "no such file or folder"),
+    with pytest.raises(RequestError, match=r"--fail-above must be a percentage in \[0, 100\), got nan"):
+        ValidateRequest(run, fail_above=float("nan"))  # the one rule compare and run use too
+    for kwargs, message in (({"baseline": tmp_path / "missing"}, "no such file or folder"),
                             ({"junit_xml": tmp_path}, "is a folder")):
-        with pytest.raises(UsageError, match=message):
-            ValidateRequest(run, **kwargs)
+        with pytest.raises(RequestError, match=message):
+            ValidateRequest(run, **kwargs).check_disk()
 
 
 def test_a_corrupt_baseline_is_refused_before_the_run(tmp_path):
@@ -71,7 +72,7 @@ def test_a_corrupt_baseline_is_refused_before_the_run(tmp_path):
     bad.mkdir()
     (bad / "one.json").write_text('{"torchrig": {"tool": "torchrig.bench"}, "schema_version": 3}')
     request = ValidateRequest(InvocationRequest(out=tmp_path / "out"), baseline=bad)
-    with pytest.raises(UsageError, match="cannot use the baseline: .*one.json: \\$: missing field"):
+    with pytest.raises(RequestError, match="cannot use the baseline: .*one.json: \\$: missing field"):
         load_baseline_for(request, "any")
 
 
