@@ -10,7 +10,8 @@ import pytest
 
 from bench.analysis.baselines import BASELINES, coverage, hardware_drifts, load_baseline, recordable, sittings
 from bench.analysis.compare import compare_reports
-from bench.analysis.stats import Drift, drift_estimate, pooled_drift, ratio_against_baseline, shrunk_drift
+from bench.analysis.decision import against_baseline
+from bench.analysis.stats import Drift, drift_estimate, pooled_drift, shrunk_drift
 from bench.run.validate import EXIT_HEALTHY, EXIT_INCONCLUSIVE, decide
 from tests.reports import record, report
 
@@ -92,22 +93,28 @@ def test_shrunk_drift_counts_a_cases_excess_by_its_degrees_of_freedom():
 def test_a_drift_given_to_the_baseline_test_replaces_the_cases_own_spread():
     invocations = [[0.010, 0.0101], [0.0100, 0.0099], [0.0101, 0.0100]]  # agree closely with each other
     new = [0.0115, 0.0116]
-    own = ratio_against_baseline(invocations, new)
-    counted = ratio_against_baseline(invocations, new, drift=Drift(0.08**2, 2))
-    assert own.ci_high < 1 and counted.ci_high > 1  # own: a 13 % slowdown; the hardware drifts by 8 %
-    logs = [[math.log(x) for x in s] for s in invocations]
-    within = sum((a - b) ** 2 / 2 for a, b in logs) / 3
-    scale = math.sqrt((0.08**2 + within / 2) * (1 + 1 / 3))
     from scipy import stats
 
-    shift = sum(sum(s) / 2 for s in logs) / 3 - sum(math.log(x) for x in new) / 2
-    assert counted.p_value == pytest.approx(2 * stats.t.sf(abs(shift) / scale, 2))
+    own = against_baseline(invocations, new)
+    counted = against_baseline(invocations, new, drift=Drift(0.08**2, 2))
+    assert stats.t.cdf(own.shift / own.se, own.df) < 0.05  # own spread: a 13 % slowdown stands out
+    assert stats.t.cdf(counted.shift / counted.se, counted.df) > 0.05  # the hardware drifts by 8 %
+    logs = [[math.log(x) for x in s] for s in invocations]
+    within = sum((a - b) ** 2 / 2 for a, b in logs) / 3
+    new_logs = [math.log(x) for x in new]
+    own_var = (new_logs[0] - new_logs[1]) ** 2 / 2
+    pooled = (within * 3 + own_var) / 4  # the baseline's 3 df and the new runs' 1
+    drift = 0.08**2
+    assert counted.se == pytest.approx(math.sqrt((drift + within / 2) / 3 + drift + pooled / 2))
+    assert counted.df == 2 and counted.shift == pytest.approx(sum(sum(s) / 2 for s in logs) / 3 - sum(new_logs) / 2)
 
 
 def test_identical_machines_are_rarely_called_slower_against_three_sittings():
     """Six cases, a drift between sittings (sd 0.08 in log, half of it shared by every case) and runs at
     CV 3 %: judged against three sittings with the shrunk drift, identical software is called slower
     (one-sided, alpha 5 %) in at most alpha of cases, and a 2x slowdown is caught in nearly all."""
+    from scipy import stats
+
     rng = random.Random(19)
     cases, trials, alarms, caught = 6, 150, 0, 0
 
@@ -123,8 +130,8 @@ def test_identical_machines_are_rarely_called_slower_against_three_sittings():
         per_case = [[invocation[c] for invocation in baseline] for c in range(cases)]
         estimates = [drift_estimate(runs) for runs in per_case]
         drift = shrunk_drift(estimates[case], pooled_drift(estimates), 0.02**2, 2)
-        estimate = ratio_against_baseline(per_case[case], new[case], 0.95, drift)
-        return estimate.ratio < 1 and estimate.p_value / 2 < 0.05
+        effect = against_baseline(per_case[case], new[case], drift)
+        return bool(stats.t.cdf(effect.shift / effect.se, effect.df) < 0.05)
 
     for _ in range(trials):
         baseline = [sitting() for _ in range(3)]
