@@ -21,7 +21,8 @@ class PrintProgress:
 
     def started(self, number, total, setup, case, index) -> None:
         who = f"{setup.label}: " if setup.label else ""
-        self.write(f"[{number:>3}/{total}] {who}{case.key} run {index + 1} ...", end="")
+        where = f"{number:>3}/{total}" if number <= total else f"{number:>3}, added"  # --until-decided's pairs
+        self.write(f"[{where}] {who}{case.key} run {index + 1} ...", end="")
 
     def finished(self, record: RunRecord) -> None:
         if record.status is Status.OK:

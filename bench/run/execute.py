@@ -233,7 +233,7 @@ def until_decided(plan: Plan, journal: Journal, entries: list[Entry], runner: Ru
             order = pair if index % 2 == 0 else pair[::-1]
             for setup_plan in order:
                 if not run_one(plan, journal, entries, runner, progress, setup_plan, cases[row.key], index,
-                               len(entries) + 1, len(entries) + 1):
+                               len(entries) + 1, plan.slot_count()):  # past the planned total: an added run
                     return False
             added += 1
         looks += 1
