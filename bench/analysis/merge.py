@@ -35,8 +35,16 @@ def merged_rows(reports: list[Report]) -> list[MergedRow]:
     """Each report against the first; separate invocations with the drift of their hardware counted."""
     from bench.analysis.baselines import drift_between
 
-    comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other,
-                                                                 drift=drift_between(reports[0], other)).cases}
+    drifts: dict[str, object] = {}  # a hardware's baseline set is read once, however many reports it has
+
+    def drift(other: Report):
+        if reports[0].same_invocation(other):
+            return None
+        if other.fingerprint.id not in drifts:
+            drifts[other.fingerprint.id] = drift_between(reports[0], other)
+        return drifts[other.fingerprint.id]
+
+    comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other, drift=drift(other)).cases}
                             for other in reports[1:]]
     keys = list(dict.fromkeys(r.key for report in reports for r in report.cases))
     return [MergedRow(key, [report.find(key) for report in reports],

@@ -12,7 +12,7 @@ import io
 import re
 from pathlib import Path
 
-from bench.analysis.merge import labels, merged_rows, speedups
+from bench.analysis.merge import MergedRow, labels, merged_rows, speedups
 from bench.results.records import Status
 from bench.results.report import Report
 from envcheck.codec import DecodeError, read_json
@@ -57,10 +57,9 @@ def _png(plt, fig) -> bytes:
     return buffer.getvalue()
 
 
-def _case_bars(reports: list[Report], value, xlabel: str, title: str, log=False) -> bytes:
+def _case_bars(reports: list[Report], rows: list[MergedRow], value, xlabel: str, title: str, log=False) -> bytes:
     """One horizontal bar per case and report; ``value(report, record)`` reads the number."""
     plt = _pyplot()
-    rows = merged_rows(reports)
     fig, ax = plt.subplots(figsize=(10, 1 + 0.25 * len(rows) * max(1, len(reports) / 2)))
     series = [(name, [value(report, row.cells[i]) if row.cells[i] and row.cells[i].status is Status.OK else None
                       for row in rows]) for i, (name, report) in enumerate(zip(labels(reports), reports, strict=True))]
@@ -69,14 +68,14 @@ def _case_bars(reports: list[Report], value, xlabel: str, title: str, log=False)
     return _png(plt, fig)
 
 
-def plot_throughput(reports: list[Report]) -> bytes:
-    return _case_bars(reports, lambda report, r: r.items_per_s, "samples/s or tokens/s (log)",
+def plot_throughput(reports: list[Report], rows: list[MergedRow]) -> bytes:
+    return _case_bars(reports, rows, lambda report, r: r.items_per_s, "samples/s or tokens/s (log)",
                       "Throughput per case", log=True)
 
 
-def plot_mfu(reports: list[Report]) -> bytes:
-    return _case_bars(reports, lambda report, r: (report.mfu(r) or 0) * 100, "MFU % of the measured matmul ceiling",
-                      "Model FLOPs utilisation")
+def plot_mfu(reports: list[Report], rows: list[MergedRow]) -> bytes:
+    return _case_bars(reports, rows, lambda report, r: (report.mfu(r) or 0) * 100,
+                      "MFU % of the measured matmul ceiling", "Model FLOPs utilisation")
 
 
 def plot_speedups(reports: list[Report]) -> bytes:
@@ -109,10 +108,10 @@ def environment_rows(reports: list[Report]) -> list[list[str]]:
     return rows
 
 
-def merged_table(reports: list[Report]) -> list[list[str]]:
+def merged_table(reports: list[Report], merged: list[MergedRow]) -> list[list[str]]:
     names = labels(reports)
-    rows = [["case", *names, *[f"{name} / {names[0]} [95% interval]" for name in names[1:]]]]
-    for row in merged_rows(reports):
+    rows = [["case", *names, *[f"{name} / {names[0]} [the bounds its verdict used]" for name in names[1:]]]]
+    for row in merged:
         cells = [f"{value:,.0f}" if (value := row.items_per_s(i)) else
                  (row.cells[i].status.value if row.cells[i] else "—") for i in range(len(reports))]
         ratios = [ratio_text(comparison) for comparison in row.against_first[1:]]
@@ -166,8 +165,10 @@ def check_report_dir(out_dir: Path) -> None:
 def write_report_dir(reports: list[Report], out_dir: Path) -> list[Path]:
     """summary.md, index.html and the PNG plots in ``out_dir``; returns the files written."""
     check_report_dir(out_dir)
-    plots = dict(zip(PLOT_FILES, (plot_throughput(reports), plot_speedups(reports), plot_mfu(reports)), strict=True))
-    environments, merged = environment_rows(reports), merged_table(reports)
+    rows = merged_rows(reports)  # once: each other report compared with the first, its baseline read once
+    plots = dict(zip(PLOT_FILES, (plot_throughput(reports, rows), plot_speedups(reports), plot_mfu(reports, rows)),
+                     strict=True))
+    environments, merged = environment_rows(reports), merged_table(reports, rows)
     markdown = "\n\n".join([
         "# torchrig benchmark report",
         "## Environments", markdown_table(environments),
