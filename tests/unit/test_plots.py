@@ -26,7 +26,7 @@ def test_writes_markdown_html_and_valid_pngs(reports, tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     summary = (tmp_path / "summary.md").read_text()
     assert "a\\|b\\*" in summary  # a label with | or * does not break the table
-    assert "machine-b / a\\|b\\* \\[95% interval\\]" in summary
+    assert "machine-b / a\\|b\\* \\[the bounds its verdict used\\]" in summary
     assert "0.50x \\[" in summary and "Intel(R)" in summary
     assert "<img src='throughput.png'" in (tmp_path / "index.html").read_text()
     assert not list(tmp_path.glob(".*.tmp"))
