@@ -44,8 +44,8 @@ def cmd_run(args) -> int:
         except (JournalError, WorkDirError) as error:
             raise UsageError(str(error)) from None
     request = InvocationRequest.from_args(args)
-    if request.until_decided and len(request.setups) != 2:
-        raise UsageError("--until-decided compares two interleaved setups: pass --setup A=PYTHON --setup B=PYTHON "
+    if request.until_decided and len(request.setups) < 2:
+        raise UsageError("--until-decided compares interleaved setups: pass --setup A=PYTHON --setup B=PYTHON "
                          "(or use `validate --until-decided` against a baseline)")
     if args.list:
         for key, reason in list_cases(request):
@@ -87,9 +87,10 @@ EXIT_UNDECIDED = 4
 
 
 def cmd_compare(args) -> int:
-    from bench.analysis.baselines import BASELINES, drift_between
+    from bench.analysis.baselines import BASELINES, drift_between, set_drift
     from bench.analysis.compare import CompareRequest, compare_reports
     from bench.render.compare import render_comparison
+    from bench.results.report import ReportError
 
     options = CompareRequest(args.fail_above, args.alpha)
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
@@ -97,7 +98,10 @@ def cmd_compare(args) -> int:
     for path, new in news:
         refuse_same(args.base, bases, path, new)
     for path, new in news:
-        drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else None
+        try:  # against one report: the hardware's set from disk; against a set: the set's own (as validate)
+            drift = drift_between(bases[0], new, args.baselines or BASELINES) if len(bases) == 1 else set_drift(bases)
+        except ReportError as error:
+            raise UsageError(f"cannot read this hardware's baseline set for its drift: {error}") from None
         comparison = compare_reports(bases, new, base_name=str(args.base), new_name=str(path), drift=drift,
                                      **options.thresholds())
         if not comparison.cases:
@@ -108,14 +112,25 @@ def cmd_compare(args) -> int:
 
 
 def compare_verdict(comparison, allow_undecided: bool) -> int:
-    """Print compare's one-line verdict; its exit code: 0 decided and none slower, 1 slower, 4 undecided."""
+    """Print compare's one-line verdict; its exit code: 0 decided and none slower, 1 slower (or broken where the
+    base was measured), 4 undecided (a case inconclusive, noisy, not comparable or missing from the new)."""
+    from bench.results.records import Status
+
     regressions, undecided = comparison.regressions(), comparison.undecided
     cases = len(comparison.cases)
-    if regressions:
+    broken = [c.key for c in comparison.cases if c.base_status is Status.OK and c.new_status.broken]
+    if regressions or broken:
         worst = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
-        print(printable(f"compare: FAIL: {len(regressions)} of {cases} case(s) slower than "
-                        f"{1 - comparison.slower_pct / 100:.3g}x: {worst}"))
+        parts = [f"{len(regressions)} of {cases} case(s) slower than {1 - comparison.slower_pct / 100:.3g}x: "
+                 f"{worst}"] if regressions else []
+        parts += [f"{len(broken)} case(s) measured in the base and broken in the new: {', '.join(broken)}"] \
+            if broken else []
+        print(printable("compare: FAIL: " + "; ".join(parts)))
         return EXIT_FAIL
+    if comparison.only_base:  # an interrupted or narrower new run: what it lacks is not decided
+        print(printable(f"compare: UNDECIDED: {len(comparison.only_base)} case(s) of the base are missing from the "
+                        f"new report: {', '.join(comparison.only_base)}" + (" (allowed)" if allow_undecided else "")))
+        return EXIT_OK if allow_undecided else EXIT_UNDECIDED
     if comparison.refused:
         print(printable(f"compare: UNDECIDED: {comparison.refused}" + (" (allowed)" if allow_undecided else "")))
         return EXIT_OK if allow_undecided else EXIT_UNDECIDED

@@ -58,6 +58,13 @@ def drift_between(base: Report, new: Report, root: Path = BASELINES):
     return hardware_drifts(load_baseline(folder), config.DRIFT_FLOOR_SD.get(base.device, 0.0)) or None
 
 
+def set_drift(baseline: list[Report]) -> dict[str, Drift] | None:
+    """The drift a baseline set carries, as validate uses it (the device class's floor, df per sitting)."""
+    if not baseline:
+        return None
+    return hardware_drifts(baseline, config.DRIFT_FLOOR_SD.get(baseline[0].device, 0.0)) or None
+
+
 def recorded_runs(reports: list[Report]) -> int:
     """Recorded invocations in a baseline (each report is one)."""
     return len(reports)
@@ -158,6 +165,8 @@ def recordable(report: Report, decision_name: str) -> str | None:
     """Why ``validate --record`` must not add this report to the baseline, or None: every run that is not
     broken and not noisy is recorded (keeping only healthy ones would bias the set's spread narrow), but
     not one measured while the GPU slowed itself down (a hardware finding, not the hardware's drift)."""
+    if report.invocation.interrupted:
+        return "the invocation was interrupted: a part of a suite is not a sitting"
     if decision_name == "broken":
         return "the run is broken"
     if noisy := report.cases_noisy():

@@ -16,6 +16,7 @@ killed by that signal, as subprocess reports it). End of input ends the server; 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -34,9 +35,12 @@ def preload() -> None:
             continue
 
 
+PROTOCOL = None  # the server's own copy of its stdout: what an import prints cannot corrupt the protocol
+
+
 def answer(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    PROTOCOL.write(json.dumps(message) + "\n")
+    PROTOCOL.flush()
 
 
 def child(job: dict) -> None:
@@ -59,27 +63,36 @@ def child(job: dict) -> None:
         die_with_parent(EXECUTOR_PID_ENV)  # the server is the parent; the executor must still be above
         code = main([job["request"], job["result"]])
     except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
     except BaseException:  # noqa: BLE001 - the traceback goes to the run's log, the exit code says it failed
         import traceback
 
         traceback.print_exc()
     finally:
+        import atexit
+
+        with contextlib.suppress(BaseException):  # what a fresh interpreter does at exit: its exit functions
+            atexit._run_exitfuncs()  # (multiprocessing's, inductor's pool), then no unwinding into the server
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
 
 def serve() -> int:
+    global PROTOCOL
     from bench.measure.worker import die_with_parent
 
     die_with_parent()
+    PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed from here on goes to the server's log, not into the protocol
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     preload()
     answer({"ready": os.getpid()})
     for line in sys.stdin:
         job = json.loads(line)
         pid = os.fork()
         if pid == 0:
+            PROTOCOL.close()  # the worker never speaks the protocol
             child(job)
         answer({"pid": pid})
         _, status = os.waitpid(pid, 0)

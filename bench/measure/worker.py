@@ -59,7 +59,8 @@ def die_with_parent(ancestor_env: str | None = None) -> None:
 
 
 def prepare_process(cache_dir: str | None = None) -> None:
-    """What every measuring process does first, before torch is imported (worker and DDP ranks)."""
+    """What every measuring process does first, before torch runs anything (a worker, forked with torch imported
+    but never used, or a DDP rank): inductor and triton read their cache folders when they first compile."""
     # no core files: dumping a process that holds torch (GBs) can outlast the case timeout,
     # turning a crash into a 'timeout' (seen under load), and fills the disk
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -11,6 +11,7 @@ from bench.render.common import console, fmt, mib, rate, seconds
 from bench.results.ceilings import describe
 from bench.results.records import CaseRecord, Status
 from bench.results.report import Report
+from envcheck.text import printable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,12 +154,12 @@ def render_outcome(outcome, prog: str) -> None:
     for report, path in outcome.reports:
         render_summary(report)
         render_distributed(report)
-        print(f"report: {path}")
+        print(printable(f"report: {path}"))
     if len(outcome.reports) > 1:
         from bench.render.compare import render_merged
 
         render_merged([report for report, _ in outcome.reports])
     if outcome.journal is not None:
-        print(f"stopped: the finished runs are kept; finish with `{prog} run --resume {outcome.journal}`")
+        print(printable(f"stopped: the finished runs are kept; finish with `{prog} run --resume {outcome.journal}`"))
     if outcome.error:
-        print(f"{prog}: error: {outcome.error}", file=sys.stderr)
+        print(printable(f"{prog}: error: {outcome.error}"), file=sys.stderr)

@@ -64,7 +64,9 @@ def create_journal(request: InvocationRequest, plan: Plan) -> Journal:
     raise FileExistsError(f"no free journal name under {request.out}")
 
 
-Judge = Callable[[list[Report]], Comparison | None]  # the reports so far -> their comparison (None: nothing to do)
+# the reports so far -> their comparisons (each later setup against the first; validate: against its baseline);
+# empty: nothing to decide
+Judge = Callable[[list[Report]], list[Comparison]]
 
 
 def execute(request: InvocationRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
@@ -173,7 +175,8 @@ def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, 
     if case.world_size > 1:
         record = run_distributed(runner, setup, job, plan.request.launch)
     else:
-        record = run_in_worker(runner, setup, job)
+        # a fork server per round of the round-robin; the runs --until-decided adds share one
+        record = run_in_worker(runner, setup, job, index if index < plan.request.runs_per_case else "added")
     if record is None:  # killed because the run is stopping: this run is lost, not failed
         return False
     progress.finished(record)
@@ -189,13 +192,12 @@ def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, 
 
 
 def setups_judge(request: InvocationRequest) -> Judge:
-    """The default judge of --until-decided: the second setup against the first, at the request's thresholds."""
+    """The default judge of --until-decided: every later setup against the first (the matrix's reference), at
+    the request's thresholds, as the merged table compares them."""
     from bench.analysis.compare import compare_reports
 
-    def judge(reports: list[Report]):
-        if len(reports) != 2:
-            return None
-        return compare_reports(reports[0], reports[1], **request.decision_thresholds())
+    def judge(reports: list[Report]) -> list[Comparison]:
+        return [compare_reports(reports[0], other, **request.decision_thresholds()) for other in reports[1:]]
 
     return judge
 
@@ -212,25 +214,36 @@ def until_decided(plan: Plan, journal: Journal, entries: list[Entry], runner: Ru
     cases = {case.key: case for case in plan.cases}
     looks = 0
     while runner.supervisor.stopped_by is None:
-        comparison = judge([build_report(plan, s, entries, False, 0.0) for s in plan.setups])
-        if comparison is None:
+        comparisons = judge([build_report(plan, s, entries, False, 0.0) for s in plan.setups])
+        if not comparisons:
             return True
         counts = run_counts(entries)
-        waiting = [c for c in comparison.cases if c.verdict in (Verdict.INCONCLUSIVE, Verdict.NOISY)
-                   and (c.estimate is not None or c.verdict is Verdict.NOISY) and c.key in cases
-                   and min(counts.get((s.setup.label, c.key), 0) for s in plan.setups) < design.max_runs]
-        waiting.sort(key=lambda c: c.decision.distance)
+        closest: dict[str, object] = {}  # case -> its row closest to a decision, over every comparison
+        for comparison in comparisons:
+            for c in comparison.cases:
+                if (c.verdict in (Verdict.INCONCLUSIVE, Verdict.NOISY) and (c.estimate is not None or c.verdict is
+                        Verdict.NOISY) and c.key in cases
+                        and min(counts.get((s.setup.label, c.key), 0) for s in plan.setups) < design.max_runs
+                        and (c.key not in closest or c.decision.distance < closest[c.key].decision.distance)):
+                    closest[c.key] = c
+        waiting = sorted(closest.values(), key=lambda c: c.decision.distance)
         if looks == 0:
-            progress.note(f"until decided: {comparison.decided} of {len(comparison.cases)} cases decided after the "
-                          f"planned runs; adding runs to {len(waiting)} for up to {plan.request.budget_min:g} min")
+            keys = {c.key for comparison in comparisons for c in comparison.cases}
+            undecided = {c.key for comparison in comparisons for c in comparison.undecided}
+            progress.note(f"until decided: {len(keys - undecided)} of {len(keys)} cases decided after the planned "
+                          f"runs; adding runs to {len(waiting)} for up to {plan.request.budget_min:g} min")
         added = 0
         for row in waiting:
             pair = [s for s in plan.setups if row.key not in s.skipped]
             expected = sum(pair_seconds(entries, s.setup.label, row.key) for s in pair)
             if time.monotonic() + expected > deadline:
                 continue
-            index = max(counts_index(entries, s.setup.label, row.key) for s in pair) + 1
-            order = pair if index % 2 == 0 else pair[::-1]
+            top = max(counts_index(entries, s.setup.label, row.key) for s in pair)
+            # a pair a signal broke (resumed since) is completed at its own index first, so that run i of every
+            # setup stays a pair; else a new pair, A B or B A by its index
+            behind = [s for s in pair if counts_index(entries, s.setup.label, row.key) < top]
+            index = top if behind else top + 1
+            order = behind or (pair if index % 2 == 0 else pair[::-1])
             for setup_plan in order:
                 if not run_one(plan, journal, entries, runner, progress, setup_plan, cases[row.key], index,
                                len(entries) + 1, plan.slot_count()):  # past the planned total: an added run
@@ -276,10 +289,10 @@ def job_options(plan: Plan) -> Options:
                    loader_workers=request.loader_workers_or_default)
 
 
-def run_in_worker(runner: Runner, setup: Setup, job: CaseJob) -> RunRecord | None:
-    """One run in a fresh worker; None when the run is stopping (a signal killed it)."""
+def run_in_worker(runner: Runner, setup: Setup, job: CaseJob, round_key: int | str) -> RunRecord | None:
+    """One run in a fresh worker (forked by the server of ``round_key``); None when the run is stopping."""
     timeout = job.rules.case_timeout_s
-    data, exit_ = runner.call(setup, WorkerRequest("case", case=job), timeout)
+    data, exit_ = runner.call(setup, WorkerRequest("case", case=job), timeout, round_key=round_key)
     if exit_.stopped:
         return None
     return decoded_record(job, data, exit_, "the worker") or lost_record(job, exit_, timeout)

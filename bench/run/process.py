@@ -116,14 +116,17 @@ def kill_group(process, wait: bool = True) -> None:
     descendant in a session of its own (torchrun starts each rank in one) is out of the group's reach,
     and once its parent is dead it is no longer anyone's descendant."""
     descendants = []
-    with contextlib.suppress(Exception):  # psutil.Error: the worker is gone, or /proc is not readable
-        import psutil
+    unreaped = process.returncode is None  # its PID still names it (its parent has not reaped it yet)
+    if unreaped:
+        with contextlib.suppress(Exception):  # psutil.Error: the worker is gone, or /proc is not readable
+            import psutil
 
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+            descendants = psutil.Process(process.pid).children(recursive=True)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # stragglers keep the group's ID in use
         os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # a forked worker before its setsid; its
-        os.kill(process.pid, signal.SIGKILL)  # PID is not reused: its parent has not reaped it yet
+    if unreaped:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # a forked worker before its setsid
+            os.kill(process.pid, signal.SIGKILL)
     for child in descendants:
         with contextlib.suppress(Exception):
             child.kill()  # psutil checks the PID still names that process (no kill of a reused PID)
@@ -141,17 +144,13 @@ class ForkedWorker:
     def __init__(self, server: ForkServer, pid: int) -> None:
         self.server, self.pid, self.returncode = server, pid, None
 
-    def poll(self) -> int | None:
-        return self.wait(0.0, raise_timeout=False)
-
-    def wait(self, timeout: float | None = None, raise_timeout: bool = True) -> int | None:
+    def wait(self, timeout: float | None = None) -> int:
+        """Its exit code (negative: the signal that killed it); subprocess.TimeoutExpired after ``timeout``."""
         if self.returncode is None:
             message = self.server.read(timeout)
-            if message is None and timeout is not None:
-                if raise_timeout:
-                    raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
-                return None
-            # the server's answer, or a server gone (its workers die with it): killed
+            if message is None and not self.server.gone:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+            # the server's answer, or the server gone (its workers die with it: SIGKILL by their death signal)
             self.returncode = int(message["exit"]) if message and "exit" in message else -signal.SIGKILL
         return self.returncode
 
@@ -159,20 +158,25 @@ class ForkedWorker:
 class ForkServer:
     """One setup's fork server (bench/measure/forkserver.py) and the pipe the executor talks to it over."""
 
-    def __init__(self, python: str, env: Mapping[str, str], log: Path) -> None:
+    def __init__(self, python: str, env: Mapping[str, str], log: Path, stopping=lambda: False) -> None:
+        """Start the server and wait for it to have imported torch; ``stopping()`` true (a signal stops the
+        invocation) ends the wait at once."""
         with open(log, "w", encoding="utf-8", errors="replace") as handle:
             self.process = subprocess.Popen([python, "-m", "bench.measure.forkserver"], env=dict(env),
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=handle,
                                             start_new_session=True, text=True, bufsize=1,
                                             preexec_fn=die_with_parent)  # noqa: PLW1509 - no threads here
-        self.buffer = ""
-        ready = self.read(SERVER_START_S)
+        self.buffer, self.gone = "", False
+        deadline = time.monotonic() + SERVER_START_S
+        ready = None
+        while ready is None and not self.gone and not stopping() and time.monotonic() < deadline:
+            ready = self.read(POLL_S)
         if not ready or "ready" not in ready:
             self.close()
             raise ForkServerError(f"the fork server did not start (see {log})")
 
     def read(self, timeout: float | None) -> dict | None:
-        """The server's next message; None on a timeout or when the server has gone."""
+        """The server's next message; None on a timeout, or when the server has gone (``gone`` says which)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while "\n" not in self.buffer:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -181,13 +185,15 @@ class ForkServer:
                 return None
             chunk = os.read(self.process.stdout.fileno(), 65536).decode("utf-8", errors="replace")
             if not chunk:
+                self.gone = True  # end of its output: the server has exited or was killed
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split("\n", 1)
         try:
-            return json.loads(line)
+            message = json.loads(line)
         except ValueError:
             return None
+        return message if isinstance(message, dict) else None
 
     def fork(self, request: Path, result: Path, log: Path) -> ForkedWorker:
         try:
@@ -211,6 +217,8 @@ class ForkServer:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             kill_group(self.process)
+        with contextlib.suppress(OSError):
+            self.process.stdout.close()
 
 
 def forkserver_enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -252,11 +260,12 @@ class Runner:
         self.supervisor = Supervisor()
         self.count = 0
         self.fork = forkserver_enabled() if fork is None else fork
-        self.servers: dict[tuple, tuple[int, ForkServer]] = {}  # setup -> (round it serves, its server)
+        self.servers: dict[tuple, tuple[int | str, ForkServer]] = {}  # setup -> (round it serves, its server)
 
-    def call(self, setup, request, timeout_s: float, argv_head=None) -> tuple[object, Exit]:
+    def call(self, setup, request, timeout_s: float, argv_head=None, round_key: int | str = -1) -> tuple[object, Exit]:
         """Run a worker job; (decoded JSON result or None, how the process ended). ``argv_head``: start this
-        command instead of a worker (torchrun's launcher), always as a fresh process."""
+        command instead of a worker (torchrun's launcher), always as a fresh process. ``round_key``: the
+        round of the round-robin the job belongs to (a new fork server for each)."""
         self.count += 1
         folder = self.work_dir / "jobs"
         folder.mkdir(parents=True, exist_ok=True)
@@ -264,7 +273,7 @@ class Runner:
         log = folder / f"{self.count}.log"
         self.last_result = result_file
         write_json_atomic(request_file, to_jsonable(request))
-        server = self.server_for(setup, request.case.index if request.case else -1) if argv_head is None else None
+        server = self.server_for(setup, round_key) if argv_head is None else None
         exit_ = None
         if server is not None:
             try:
@@ -279,22 +288,23 @@ class Runner:
         except (OSError, DecodeError):
             return None, exit_
 
-    def server_for(self, setup, round_index: int) -> ForkServer | None:
+    def server_for(self, setup, round_key: int | str) -> ForkServer | None:
         """The setup's fork server for this round of the round-robin (a new one when the round changes), or
         None: forking is off, or the server cannot start (the run then starts an interpreter of its own)."""
         if not self.fork:
             return None
         key = (setup.label, setup.python, tuple(sorted(setup.env.items())))
         held = self.servers.get(key)
-        if held is not None and held[0] == round_index and held[1].alive():
+        if held is not None and held[0] == round_key and held[1].alive():
             return held[1]
         self.drop(setup)
         folder = self.work_dir / "jobs"
         try:
-            server = ForkServer(setup.python, worker_env(setup), folder / f"{self.count}.server.log")
+            server = ForkServer(setup.python, worker_env(setup), folder / f"{self.count}.server.log",
+                                lambda: self.supervisor.stopped_by is not None)
         except (OSError, ForkServerError):
             return None
-        self.servers[key] = (round_index, server)
+        self.servers[key] = (round_key, server)
         return server
 
     def drop(self, setup) -> None:

@@ -103,16 +103,16 @@ def decide(env_failures: list[str], broken_cases: list[str], comparison: Compari
                         EXIT_INCONCLUSIVE)
     if not comparison.cases:
         return Decision("inconclusive", f"validate: inconclusive: the baseline {baseline} shares no case with this "
-                                        "run (another suite or device?)", EXIT_INCONCLUSIVE)
+                                        "invocation (another suite or device?)", EXIT_INCONCLUSIVE)
     regressions = comparison.regressions()
     slow = ", ".join(f"{r.key} {r.change_pct:+.1f}%" for r in regressions)
     seen = f"; apparently slower: {slow}" if regressions else ""
     if coverage is not None and (shortfall := coverage.shortfall()):
         return Decision("inconclusive", f"validate: inconclusive: {shortfall}{seen}", EXIT_INCONCLUSIVE)
     if baseline_runs < config.MIN_BASELINE_RUNS:
-        return Decision("inconclusive", f"validate: inconclusive: the baseline has {baseline_runs} recorded run(s), "
-                                        f"fewer than {config.MIN_BASELINE_RUNS}: its spread between runs is unknown; "
-                                        f"add one with --record{seen}", EXIT_INCONCLUSIVE)
+        return Decision("inconclusive", f"validate: inconclusive: the baseline has {baseline_runs} recorded "
+                                        f"invocation(s), fewer than {config.MIN_BASELINE_RUNS}: its spread between "
+                                        f"invocations is unknown; add one with --record{seen}", EXIT_INCONCLUSIVE)
     if regressions:
         return Decision("degraded", f"validate: degraded: {len(regressions)} case(s) significantly slower than "
                                     f"{baseline} by more than {fail_above:g}%: {slow}", EXIT_DEGRADED)
@@ -175,7 +175,7 @@ class Validation:
 
 def validate(request: ValidateRequest, progress) -> Validation:
     """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready."""
-    from bench.analysis.baselines import coverage, hardware_drifts, record, recordable, recorded_runs
+    from bench.analysis.baselines import coverage, record, recordable, recorded_runs, set_drift
     from bench.analysis.compare import compare_reports
     from bench.run.execute import execute
     from bench.run.plan import resolve_device
@@ -191,18 +191,25 @@ def validate(request: ValidateRequest, progress) -> Validation:
     progress.show(env_report)
     threshold = request.threshold(device)
     judge = None
-    drift = hardware_drifts(baseline, config.DRIFT_FLOOR_SD.get(device, 0.0)) if baseline else None
-    if request.invocation.until_decided and recorded_runs(baseline) >= config.MIN_BASELINE_RUNS:
+    drift = set_drift(baseline)
+    covered = coverage(baseline)
+    if request.invocation.until_decided and recorded_runs(baseline) >= config.MIN_BASELINE_RUNS and covered.enough:
         def judge(reports):  # the run so far against the baseline, at validate's threshold
-            return compare_reports(baseline, reports[0], margin_pct=threshold, fail_above_pct=threshold, drift=drift)
+            return [compare_reports(baseline, reports[0], margin_pct=threshold, fail_above_pct=threshold,
+                                    drift=drift)]
     elif request.invocation.until_decided:
-        progress.note(f"--until-decided: the baseline holds fewer than {config.MIN_BASELINE_RUNS} recorded runs; "
-                      "measuring the planned runs only")
-        judge = lambda reports: None  # noqa: E731
+        progress.note("--until-decided: the baseline cannot decide yet (" + (covered.shortfall() or
+                      f"fewer than {config.MIN_BASELINE_RUNS} recorded invocations") + "); measuring the planned "
+                      "runs only")
+        judge = lambda reports: []  # noqa: E731
     outcome = execute(request.invocation, progress, judge)
-    if not outcome.reports:  # stopped before any case finished
-        return Validation(Decision("broken", "validate: stopped before any case ran", 128 + (outcome.stopped_by or 0)),
-                          None, None)
+    if outcome.stopped_by is not None:  # a partial run is no verdict about the machine, and no baseline
+        where = f"; what finished is in {outcome.journal}" if outcome.journal else ""
+        return Validation(Decision("stopped", f"validate: stopped by signal {outcome.stopped_by} before its verdict"
+                                              f"{where}", 128 + outcome.stopped_by), None, None)
+    if outcome.error or not outcome.reports:
+        return Validation(Decision("broken", f"validate: broken: {outcome.error or 'no report was written'}",
+                                   EXIT_BROKEN), None, None)
     report, path = outcome.reports[0]
     progress.show(report)
     comparison = None
@@ -211,7 +218,6 @@ def validate(request: ValidateRequest, progress) -> Validation:
                                      margin_pct=threshold, fail_above_pct=threshold, drift=drift)
         progress.show(comparison)
     env_failures = [r.name for r in env_report.checks if r.status.value == "FAIL"]
-    covered = coverage(baseline)
     if baseline:
         progress.note(f"baseline {location}: {covered.describe()}")
     decision = decide(env_failures, broken_cases(report), comparison, threshold, location, recorded_runs(baseline),

@@ -62,9 +62,9 @@ def for_resume(folder: str, invocation_id: str, journal: Path) -> Path:
         return create(invocation_id)
     if is_ours(path, invocation_id):
         return path
-    raise WorkDirError(f"{journal}: its work folder {path} exists but is not this run's (no {MARKER} marker "
-                       "with the journal's run id); refusing to use or remove it: move that folder away to resume "
-                       "in a fresh one")
+    raise WorkDirError(f"{journal}: its work folder {path} exists but is not this invocation's (no {MARKER} "
+                       "marker with the journal's invocation id); refusing to use or remove it: move that folder "
+                       "away to resume in a fresh one")
 
 
 def remove_if_ours(folder: str | Path, invocation_id: str) -> bool:

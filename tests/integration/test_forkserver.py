@@ -39,7 +39,7 @@ def test_a_forked_worker_does_the_job_and_a_round_gets_its_own_server(tmp_path):
 def test_a_hung_forked_worker_is_killed_at_its_timeout_and_the_next_round_is_served(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHRIG_FAULT", f"{HANG.key}=hang")
     with Runner(tmp_path) as runner:
-        data, exit_ = runner.call(THIS, hang_job(0), 3)
+        data, exit_ = runner.call(THIS, hang_job(0), 3, round_key=0)
         assert data is None and exit_.timed_out and exit_.returncode is None
         server = runner.servers[("", sys.executable, ())][1]
         left = [p for p in psutil.Process(server.process.pid).children(recursive=True)
@@ -58,3 +58,28 @@ def test_a_server_that_cannot_start_falls_back_to_a_fresh_interpreter(tmp_path):
         assert data is None and exit_.returncode == 1 and not runner.servers
     assert Runner(tmp_path, fork=False).server_for(THIS, 0) is None
     assert not forkserver_enabled({"TORCHRIG_FORKSERVER": "0"}) and forkserver_enabled({})
+
+
+def test_a_server_killed_under_its_worker_ends_the_run_at_once_as_a_crash(tmp_path, monkeypatch):
+    """The OOM killer may pick the server (it holds torch): its worker dies with it, and the executor must
+    see that at once, not wait out the case timeout."""
+    import os
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setenv("TORCHRIG_FAULT", f"{HANG.key}=hang")
+    with Runner(tmp_path) as runner:
+        got = {}
+        thread = threading.Thread(target=lambda: got.update(result=runner.call(THIS, hang_job(0), 120, round_key=0)))
+        thread.start()
+        for _ in range(600):  # the server started and forked the worker
+            held = runner.servers.get(("", sys.executable, ()))
+            if held and psutil.Process(held[1].process.pid).children():
+                break
+            time.sleep(0.05)
+        start = time.monotonic()
+        os.kill(held[1].process.pid, signal.SIGKILL)
+        thread.join(30)
+        data, exit_ = got["result"]
+    assert time.monotonic() - start < 10 and not exit_.timed_out and exit_.returncode == -signal.SIGKILL

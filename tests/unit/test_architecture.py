@@ -149,3 +149,15 @@ def test_paths_anchored_on_a_module_still_name_the_checkout():
 
     assert WORKER_ROOT == ROOT and (WORKER_ROOT / "bench" / "__init__.py").is_file()
     assert BASELINES == ROOT / "results" / "baselines" and BASELINES.is_dir()
+
+
+def test_the_orchestrator_loads_without_torch():
+    """Through every import, not only its own: the CLI, planning, execution, validation and rendering leave
+    torch to the workers (a module-level import anywhere below them would load it here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import bench.__main__, bench.run.execute, bench.run.validate, bench.render.run, "
+            "bench.render.compare, bench.analysis.compare, bench.run.process; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.stdout.strip() == "False", done.stderr

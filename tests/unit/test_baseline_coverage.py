@@ -140,3 +140,11 @@ def test_identical_machines_are_rarely_called_slower_against_three_sittings():
         caught += sum(slower(baseline, halved, c) for c in range(cases))
     assert alarms / (trials * cases) <= 0.05
     assert caught / (trials * cases) >= 0.9
+
+
+def test_an_interrupted_invocation_is_not_recorded():
+    import dataclasses
+
+    stopped = report([record(RUNS)])
+    stopped = dataclasses.replace(stopped, invocation=dataclasses.replace(stopped.invocation, interrupted=True))
+    assert "interrupted" in recordable(stopped, "healthy")

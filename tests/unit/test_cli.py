@@ -109,3 +109,15 @@ def test_validate_with_cuda_on_a_cpu_machine_says_so_before_envcheck(tmp_path, c
 def test_report_json_is_strict(files):
     json.loads(files[0].read_text(), parse_constant=lambda name: pytest.fail(f"{name} in a report"))
     assert Status.OK.value == "ok"
+
+
+def test_until_decided_judges_every_setup_against_the_first():
+    """The matrix has three environments: each later one is compared with the first, as its table shows."""
+    from bench.run.execute import setups_judge
+    from bench.run.request import InvocationRequest
+    from tests.reports import record, report
+
+    reports = [report([record([0.01, 0.011, 0.0105])], label=name) for name in ("a", "b", "c")]
+    comparisons = setups_judge(InvocationRequest(fail_above=10))(reports)
+    assert [(c.base_name, c.new_name) for c in comparisons] == [("base", "new"), ("base", "new")]
+    assert len(comparisons) == 2 and all(len(c.cases) == 1 for c in comparisons)

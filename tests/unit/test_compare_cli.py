@@ -56,3 +56,18 @@ def test_bad_thresholds_are_usage_errors(tmp_path, capsys, flag):
     with pytest.raises(SystemExit) as stop:
         bench(["compare", base, base, *flag])
     assert stop.value.code == 2
+
+
+def test_a_case_broken_in_the_new_report_is_a_failure_and_a_missing_one_undecided(tmp_path, capsys):
+    from bench.results.records import Status
+
+    started = "2026-11-30T00:00:00+00:00"
+    base = report([record(TIGHT), record(TIGHT, batch_size=8)], label="base", started=started)
+    crashed = report([record(TIGHT), record(TIGHT, batch_size=8, status=Status.CRASHED)], label="crashed",
+                     started=started)
+    partial = report([record(TIGHT)], label="partial", started=started)  # an interrupted run: one case of two
+    paths = [str(made.dump(tmp_path / f"{made.invocation.label}.json")) for made in (base, crashed, partial)]
+    code, out = compare(tmp_path, capsys, paths[0], paths[1], "--fail-above", "10", "--allow-undecided")
+    assert code == 1 and "broken in the new: cnn-train-eager-fp32-bs8-cpu" in out  # not "not comparable"
+    code, out = compare(tmp_path, capsys, paths[0], paths[2], "--fail-above", "10")
+    assert code == 4 and "1 case(s) of the base are missing from the new report" in out

@@ -62,7 +62,7 @@ def test_1_resume_refuses_a_work_dir_that_is_not_the_runs_and_removes_nothing(tm
     path = journal_of(tmp_path, plan, complete_entries(plan))  # complete: the run would end at once and clean up
     before = path.read_bytes()
     line = usage_error(capsys, ["run", "--resume", str(path)])
-    assert "work folder" in line and str(victim) in line and "not this run's" in line
+    assert "work folder" in line and str(victim) in line and "not this invocation's" in line
     assert snapshot(victim) == {"keep.txt": b"x"}
     assert path.read_bytes() == before  # and the journal is kept as it was
     assert not list(tmp_path.rglob("*.json"))  # nothing ran, no report
