@@ -20,7 +20,8 @@ def heading(one: Series) -> str:
     return f"{one.case_key} on {one.fingerprint}" + (f" ({context})" if context else "")
 
 
-def render_series(one: Series, changes: list[SeriesChange]) -> None:
+def notes_along(one: Series, changes: list[SeriesChange]) -> dict[int, list[str]]:
+    """Index of a point -> what changed there: its software or host, a change point of the step time."""
     points = one.points
     shift_at = {change.point.invocation_key: change for change in changes}
     notes: dict[int, list[str]] = {}
@@ -29,6 +30,12 @@ def render_series(one: Series, changes: list[SeriesChange]) -> None:
             notes.setdefault(i, []).append(describe_differences(diffs))
         if change := shift_at.get(point.invocation_key):
             notes.setdefault(i, []).append(f"change point: {change.magnitude:+.1%} step time (p={change.pvalue:.1g})")
+    return notes
+
+
+def render_series(one: Series, changes: list[SeriesChange]) -> None:
+    points = one.points
+    notes = notes_along(one, changes)
     shown = list(range(len(points)))
     if len(points) > MAX_ROWS:
         keep = {0, len(points) - 1, *notes, *(i - 1 for i in notes if i)}
@@ -49,18 +56,16 @@ def render_series(one: Series, changes: list[SeriesChange]) -> None:
     console().print(table)
 
 
+def change_line(change: SeriesChange) -> str:
+    """One line per change point: where, how much, and what else changed there."""
+    what = describe_differences(change.differences) or "no software or host change recorded there"
+    return (f"{change.series.case_key} on {change.series.fingerprint}: {change.magnitude:+.1%} step time at "
+            f"{change.point.started.replace('+00:00', '')} UTC (invocation {change.point.invocation_key[:12]}, "
+            f"p={change.pvalue:.1g}): {seconds(change.before_s)} -> {seconds(change.after_s)}; {what}")
+
+
 def render_changes(changes: list[SeriesChange], series_count: int) -> None:
     out = console()
-    if not changes:
-        out.print(f"no change point in {series_count} series")
-        return
-    table = Table(title=f"{len(changes)} change point(s) in {series_count} series", title_justify="left")
-    for column in ("case", "machine", "at (UTC)", "invocation", "step before", "step after", "change", "p",
-                   "what else changed there"):
-        table.add_column(column, justify="right" if column in ("step before", "step after", "change", "p") else "left")
+    out.print(f"{len(changes) or 'no'} change point(s) in {series_count} series", highlight=False)
     for change in changes:
-        table.add_row(change.series.case_key, change.series.fingerprint, change.point.started.replace("+00:00", ""),
-                      change.point.invocation_key[:12], seconds(change.before_s), seconds(change.after_s),
-                      f"{change.magnitude:+.1%}", f"{change.pvalue:.1g}",
-                      describe_differences(change.differences) or "nothing recorded (same software and host)")
-    out.print(table)
+        out.print(change_line(change), highlight=False, soft_wrap=True, markup=False)
