@@ -39,7 +39,7 @@ def database_url(args):
         raise UsageError(str(error)) from None
 
 
-def record(url, reports, kind: str = "run", verdict=None) -> None:
+def record(url, reports, kind: str = "run", verdict=None, env_report=None) -> None:
     """Record finished reports beside their JSON (a failure says how to upload later; the run's exit stays)."""
     if url is None or not reports:
         return
@@ -50,7 +50,7 @@ def record(url, reports, kind: str = "run", verdict=None) -> None:
         print(printable(f"results database: not recorded (missing package {error.name!r}: pip install sqlalchemy "
                         f"alembic); upload it later with `python -m bench db import {paths}`"))
         return
-    for line in record_reports(url, reports, kind, verdict).lines:
+    for line in record_reports(url, reports, kind, verdict, env_report).lines:
         print(printable(line))
 
 
@@ -261,7 +261,7 @@ def record_validation(url, request, result) -> None:
         return
     verdict = Verdict(result.decision.name, result.decision.exit_code, result.decision.line,
                       request.threshold(report.device), str(request.baseline_location(report.fingerprint.id)))
-    record(url, [(report, result.report_path)], "validate", verdict)
+    record(url, [(report, result.report_path)], "validate", verdict, result.env_report)
 
 
 def cmd_tta(args) -> int:

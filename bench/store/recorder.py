@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bench.results.report import Report
 from bench.store import schema
 from bench.store.database import StoreError, describe, display, open_engine, resolve_url
+from bench.store.imports import write_envcheck
 from bench.store.writer import write_report
 
 IMPORT_COMMAND = "python -m bench db import"
@@ -46,8 +47,9 @@ def later(paths: list[Path], url: URL, error: str) -> Recorded:
 
 
 def record_reports(url: URL, reports: list[tuple[Report, Path]], kind: str = "run",
-                   verdict: Verdict | None = None) -> Recorded:
-    """Write each (report, path) in its own transaction; ``verdict`` belongs to the first (validate's)."""
+                   verdict: Verdict | None = None, env_report=None) -> Recorded:
+    """Write each (report, path) in its own transaction; ``verdict`` and ``env_report`` (envcheck's, run by
+    validate) belong to the first and go in its transaction."""
     if not reports:
         return Recorded([])
     try:
@@ -60,8 +62,10 @@ def record_reports(url: URL, reports: list[tuple[Report, Path]], kind: str = "ru
             try:
                 with engine.begin() as connection:
                     written = write_report(connection, report, kind=kind, text=path.read_text(encoding="utf-8"))
-                    if verdict is not None and number == 0 and written.stored:
+                    if number == 0 and written.stored and verdict is not None:
                         write_verdict(connection, written.invocation_key, verdict)
+                    if number == 0 and env_report is not None:
+                        write_envcheck(connection, env_report)
             except (SQLAlchemyError, OSError) as error:
                 remaining = [p for _, p in reports[number:]]
                 return Recorded(lines + later(remaining, url, describe(error)).lines, failed=True)
