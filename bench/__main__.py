@@ -252,16 +252,40 @@ def record_validation(url, request, result) -> None:
     if url is None or result.report_path is None:
         return
     from bench.results.report import Report, ReportError
-    from bench.store.recorder import Verdict
 
     try:
         report = Report.load(result.report_path)
     except ReportError as error:
         print(printable(f"results database: not recorded ({error})"))
         return
+    try:
+        from bench.store.recorder import Verdict
+    except ModuleNotFoundError:
+        return record(url, [(report, result.report_path)])  # it says which package is missing
     verdict = Verdict(result.decision.name, result.decision.exit_code, result.decision.line,
                       request.threshold(report.device), str(request.baseline_location(report.fingerprint.id)))
     record(url, [(report, result.report_path)], "validate", verdict, result.env_report)
+    mention_recent_changes(url, report)
+
+
+def mention_recent_changes(url, report) -> None:
+    """validate says when its machine's recent history holds a change point (never fails validate)."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bench.render.history import change_line
+        from bench.store.database import StoreError, open_engine
+        from bench.store.history import recent_changes
+    except ModuleNotFoundError:
+        return  # record() has said the database's packages are missing
+    try:
+        engine = open_engine(url)
+        changes = recent_changes(engine, report.fingerprint.id, config.HISTORY_RECENT_INVOCATIONS)
+        engine.dispose()
+    except (StoreError, SQLAlchemyError):
+        return  # record() has said what is wrong with the database
+    for change in changes:
+        print(printable(f"validate: history: {change_line(change)}"))
 
 
 def cmd_tta(args) -> int:
@@ -307,7 +331,7 @@ def cmd_db(args) -> int:
             summary = import_paths(engine, args.paths)
         except MissingPath as error:
             raise UsageError(str(error)) from None
-        for path, reason in summary.refused:
+        for _, reason in summary.refused:
             print(printable(f"refused {reason}"))
         print(printable(f"imported {len(summary.stored)} file(s) into {display(engine.url)}, "
                         f"{len(summary.already)} already there, {len(summary.refused)} refused"))
@@ -326,7 +350,8 @@ def cmd_history(args) -> int:
     engine = open_database(args)
     found = series(engine, Query(args.case, args.machine, args.since))
     if not found:
-        what = " and ".join(filter(None, [args.case and f"case {args.case}", args.machine and f"machine {args.machine}"]))
+        what = " and ".join(filter(None, [args.case and f"case {args.case}",
+                                          args.machine and f"machine {args.machine}"]))
         raise UsageError(f"no results for {what}" + (f" since {args.since}" if args.since else "")
                          + " in the database; record some with `python -m bench run` or `python -m bench db import`")
     if args.changes:

@@ -201,3 +201,4 @@ CHANGE_MAX_PVALUE = 1e-4  # p < 1e-3 let 2 % of 60-point noise series through, 1
 CHANGE_MIN_SEGMENT = 5
 CHANGE_PENALTY_FACTOR = 3.0
 HISTORY_BASELINE_INVOCATIONS = 10  # compare --baseline-from-history: the last N invocations on this hardware...
+HISTORY_RECENT_INVOCATIONS = 10  # validate mentions change points among each series' last N invocations

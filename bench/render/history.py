@@ -40,7 +40,9 @@ def render_series(one: Series, changes: list[SeriesChange]) -> None:
     if len(points) > MAX_ROWS:
         keep = {0, len(points) - 1, *notes, *(i - 1 for i in notes if i)}
         shown = sorted(keep)
+    noisy = len(one.measured) - len(one.quiet)
     table = Table(title=f"{heading(one)}: {len(one.measured)} measured of {len(points)} invocation(s)"
+                        + (f" ({noisy} noisy, left out of change points)" if noisy else "")
                         + (f", {len(shown)} shown" if len(shown) < len(points) else ""), title_justify="left")
     for column in ("started (UTC)", "host", "torch", "cuda", "driver", "step", "throughput", "runs", "status",
                    "changed here"):
@@ -66,6 +68,7 @@ def change_line(change: SeriesChange) -> str:
 
 def render_changes(changes: list[SeriesChange], series_count: int) -> None:
     out = console()
-    out.print(f"{len(changes) or 'no'} change point(s) in {series_count} series", highlight=False)
+    found = f"{len(changes)} change point(s)" if changes else "no change point"
+    out.print(f"{found} in {series_count} series", highlight=False)
     for change in changes:
         out.print(change_line(change), highlight=False, soft_wrap=True, markup=False)

@@ -49,8 +49,8 @@ def resolve_url(value: str | None = None, environ: dict[str, str] | None = None,
     try:
         url = make_url(text)
     except ArgumentError:
-        raise StoreUsageError(f"--db: not a database URL or path (expected sqlite:///FILE, "
-                              f"postgresql://USER@HOST/DB or a file path)") from None
+        raise StoreUsageError("--db: not a database URL or path (expected sqlite:///FILE, "
+                              "postgresql://USER@HOST/DB or a file path)") from None
     backend = url.get_backend_name()
     if backend == "postgresql" and url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
@@ -63,6 +63,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")  # concurrent writers wait for each other instead of failing
+    # write-ahead log: readers go on while a report is written, and a commit needs no fsync of the database
+    # (synchronous=NORMAL keeps every committed report across a crash of the process; a power cut may lose the
+    # last ones, whose JSON is on disk)
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

@@ -63,6 +63,12 @@ class Series:
     def measured(self) -> list[Point]:
         return [point for point in self.points if point.step_s is not None and point.status == "ok"]
 
+    @property
+    def quiet(self) -> list[Point]:
+        """The measured points whose machine was quiet: a noisy case is noisy, never slower (rule 11), so change
+        points are found among these only."""
+        return [point for point in self.measured if not point.noisy]
+
 
 @dataclasses.dataclass(frozen=True)
 class Query:
@@ -83,7 +89,8 @@ def series(engine: Engine, query: Query) -> list[Series]:
     statement = (select(hk.c.history_key, hk.c.case_key, hk.c.fingerprint, hk.c.context, inv.c.invocation_key,
                         inv.c.started, inv.c.hostname, cr.c.status, cr.c.step_s, cr.c.items_per_s, cr.c.unit,
                         cr.c.noisy, cr.c.runs, sw.c.python, sw.c.torch, sw.c.cuda, sw.c.cudnn, sw.c.driver)
-                 .select_from(hk.join(cr, cr.c.history_key == hk.c.history_key).join(inv, inv.c.id == cr.c.invocation_id)
+                 .select_from(hk.join(cr, cr.c.history_key == hk.c.history_key)
+                              .join(inv, inv.c.id == cr.c.invocation_id)
                               .join(sw, sw.c.id == inv.c.software_id))
                  .order_by(hk.c.case_key, hk.c.fingerprint, hk.c.history_key, inv.c.started, inv.c.invocation_key))
     if query.case_key:
@@ -147,10 +154,10 @@ def series_changes(one: Series, settings=None) -> list[SeriesChange]:
     """The change points of the log of the series' median step times (bench/analysis/changes.py)."""
     from bench.analysis.changes import change_points
 
-    points = one.measured
+    points = one.quiet
     found = change_points([math.log(point.step_s) for point in points], settings)
-    return [SeriesChange(one, points[c.index], points[c.index - 1], c.magnitude, c.pvalue,
-                         math.exp(c.before), math.exp(c.after), point_differences(points[c.index - 1], points[c.index])) for c in found]
+    return [SeriesChange(one, points[c.index], points[c.index - 1], c.magnitude, c.pvalue, math.exp(c.before),
+                         math.exp(c.after), point_differences(points[c.index - 1], points[c.index])) for c in found]
 
 
 def baseline_from_history(engine: Engine, report: Report, count: int,
@@ -180,3 +187,13 @@ def baseline_from_history(engine: Engine, report: Report, count: int,
                 break
     chosen.reverse()
     return chosen, coverage(chosen, needed=needed)
+
+
+def recent_changes(engine: Engine, fingerprint: str, last: int = 10) -> list[SeriesChange]:
+    """Change points among the last ``last`` measured invocations of each series on this hardware (validate
+    mentions them: a machine that got slower last week is news even when today's run is within its baseline)."""
+    found = []
+    for one in series(engine, Query(fingerprint=fingerprint)):
+        tail = {point.invocation_key for point in one.quiet[-last:]}
+        found += [change for change in series_changes(one) if change.point.invocation_key in tail]
+    return found

@@ -51,7 +51,8 @@ def test_a_faster_step_has_a_negative_magnitude_and_two_steps_are_both_found():
     series = log(noisy(rng, 1.0, 25, 0.005) + noisy(rng, 0.9, 25, 0.005) + noisy(rng, 0.95, 25, 0.005))
     found = change_points(series)
     assert [c.index for c in found] == [25, 50]
-    assert found[0].magnitude == pytest.approx(-0.10, abs=0.01) and found[1].magnitude == pytest.approx(0.0556, abs=0.01)
+    assert found[0].magnitude == pytest.approx(-0.10, abs=0.01)
+    assert found[1].magnitude == pytest.approx(0.0556, abs=0.01)
 
 
 def test_short_or_flat_series_have_no_change_point_and_settings_are_checked():

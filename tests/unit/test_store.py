@@ -233,3 +233,25 @@ def test_a_failure_inside_the_transaction_writes_nothing(tmp_path, url, engine):
     with engine.connect() as connection:
         assert connection.execute(select(schema.validate_verdict.c.verdict)).scalar_one() == "healthy"
         assert connection.execute(select(schema.invocation.c.kind)).scalar_one() == "validate"
+
+
+def test_noisy_points_are_left_out_of_change_points_and_validate_sees_recent_ones(engine):
+    import random
+
+    rng = random.Random(4)
+    for index in range(40):
+        step = (0.0104 if index >= 25 else 0.01) * (1 + rng.gauss(0, 0.003))
+        started = f"2026-10-02T{index // 4:02d}:{index % 4 * 15:02d}:00+00:00"
+        made = reports.report([reports.record([step, step])], started=started)
+        writer.store_report(engine, made)
+    for index in range(8):  # a busy machine, twice as slow: noisy, never slower
+        made = reports.report([reports.record([0.02, 0.02, 0.02], noisy_runs=(0, 1, 2))],
+                              started=f"2026-10-03T{index:02d}:00:00+00:00")
+        writer.store_report(engine, made)
+    (found,) = history.series(engine, history.Query(case_key=reports.case().key))
+    assert len(found.measured) == 48 and len(found.quiet) == 40
+    (change,) = history.series_changes(found)
+    assert change.point == found.points[25]
+    fingerprint = found.fingerprint
+    assert [c.point for c in history.recent_changes(engine, fingerprint, last=15)] == [found.points[25]]
+    assert history.recent_changes(engine, fingerprint, last=10) == []

@@ -9,14 +9,12 @@ import random
 import pytest
 
 from bench.__main__ import main as bench
-from bench.results.report import Report
 from bench.render.history import notes_along
 from bench.store.database import open_engine, resolve_url
 from bench.store.history import Query, series, series_changes
 from tests import reports
 from tests.conftest import usage_error
 from tests.unit.test_store import with_torch
-
 
 FIRST = datetime.datetime(2026, 10, 1, tzinfo=datetime.timezone.utc)
 
