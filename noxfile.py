@@ -32,7 +32,8 @@ DEFAULT = ENVIRONMENTS[0]
 MATRIX_VENVS = ROOT / ".nox" / "matrix"  # one venv per environment, kept between invocations
 SYSTEM_PYTHON = shutil.which("python3") or sys.executable  # read before nox puts a venv on PATH
 BENCH_NEEDS = ("torch", "torchvision", "psutil", "pytest_benchmark", "scipy")
-LIGHT = ("rich", "psutil", "scipy", "pytest-benchmark", "nvidia-ml-py")  # reading, comparing, orchestrating
+LIGHT = ("rich", "psutil", "scipy", "pytest-benchmark", "nvidia-ml-py",  # reading, comparing, orchestrating
+         "sqlalchemy>=2.0", "alembic>=1.13")  # and recording into the results database
 # The main job's default: the quick suite with three runs a case, then at most three minutes of interleaved
 # pairs added to undecided cases (--until-decided, rule 14). Measured on a 2-core AVX2-capped VM from a fresh
 # clone with --runs 3 alone: 14.0 minutes, installs included (about 12 measuring); the budget is sized so that the
@@ -138,7 +139,7 @@ def chosen(session: nox.Session) -> tuple[list[Environment], list[str]]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (CI's command) in the default environment."""
-    install(session, DEFAULT, "[dev,plot,llm]")
+    install(session, DEFAULT, "[dev,plot,llm,postgres]")
     session.run("pytest", *session.posargs)
 
 

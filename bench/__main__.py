@@ -15,16 +15,51 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bench import config
 from bench.cli import PROG, build_parser
 from bench.config import RequestError
 from envcheck.cli import EXIT_FAIL, EXIT_OK, UsageError, exit_usage
 from envcheck.text import printable
 
 
-def finish_invocation(outcome) -> int:
+def database_url(args):
+    """The results database of --db, else TORCHRIG_DB, else OUT/torchrig.db beside the reports (results/ by
+    default); None with --no-db. A bad --db is a usage error before anything runs."""
+    if getattr(args, "no_db", False):
+        if args.db:
+            raise UsageError("--db and --no-db contradict each other; pass one")
+        return None
+    out = getattr(args, "out", None)
+    try:
+        from bench.store.database import StoreUsageError, resolve_url
+    except ModuleNotFoundError:  # no sqlalchemy here: the run goes on, and record() says how to upload later
+        return args.db or config.DB_DEFAULT
+    try:
+        return resolve_url(args.db, default=str(Path(out) / config.DB_FILE) if out is not None else None)
+    except StoreUsageError as error:
+        raise UsageError(str(error)) from None
+
+
+def record(url, reports, kind: str = "run", verdict=None, env_report=None) -> None:
+    """Record finished reports beside their JSON (a failure says how to upload later; the run's exit stays)."""
+    if url is None or not reports:
+        return
+    try:
+        from bench.store.recorder import record_reports
+    except ModuleNotFoundError as error:  # an environment without the database's packages: the report stays
+        paths = " ".join(str(path) for _, path in reports)
+        print(printable(f"results database: not recorded (missing package {error.name!r}: pip install sqlalchemy "
+                        f"alembic); upload it later with `python -m bench db import {paths}`"))
+        return
+    for line in record_reports(url, reports, kind, verdict, env_report).lines:
+        print(printable(line))
+
+
+def finish_invocation(outcome, url=None) -> int:
     from bench.render.run import render_outcome
 
     render_outcome(outcome, PROG)
+    record(url, outcome.reports)
     if outcome.stopped_by is not None:
         return 128 + outcome.stopped_by
     return EXIT_FAIL if outcome.broken or outcome.error else EXIT_OK
@@ -38,9 +73,10 @@ def cmd_run(args) -> int:
     from bench.run.request import InvocationRequest
     from bench.run.workdir import WorkDirError
 
+    url = database_url(args)
     if args.resume is not None:
         try:
-            return finish_invocation(resume(args.resume, PrintProgress()))
+            return finish_invocation(resume(args.resume, PrintProgress()), url)
         except (JournalError, WorkDirError) as error:
             raise UsageError(str(error)) from None
     request = InvocationRequest.from_args(args)
@@ -51,7 +87,7 @@ def cmd_run(args) -> int:
         for key, reason in list_cases(request):
             print(key + (f"  (skipped: {reason})" if reason else ""))
         return EXIT_OK
-    return finish_invocation(execute(request, PrintProgress()))
+    return finish_invocation(execute(request, PrintProgress()), url)
 
 
 def load(paths: list[Path]):
@@ -93,6 +129,10 @@ def cmd_compare(args) -> int:
     from bench.results.report import ReportError
 
     options = CompareRequest(args.fail_above, args.alpha)
+    if args.baseline_from_history is not None:
+        return compare_with_history(args, options)
+    if not args.new:
+        raise UsageError("compare needs BASE and NEW reports (or --baseline-from-history NEW...)")
     bases, news = load([args.base]), [(path, load([path])[0]) for path in args.new]
     codes = []
     for path, new in news:
@@ -106,6 +146,36 @@ def cmd_compare(args) -> int:
                                      **options.thresholds())
         if not comparison.cases:
             raise UsageError(f"{args.base} and {path} share no case; nothing to compare (another suite or device?)")
+        render_comparison(comparison)
+        codes.append(compare_verdict(comparison, args.allow_undecided))
+    return EXIT_FAIL if EXIT_FAIL in codes else max(codes)
+
+
+def compare_with_history(args, options) -> int:
+    """Each report against the last N invocations on its hardware in the results database (at least
+    config.MIN_BASELINE_SITTINGS sittings, else undecided: the drift between sittings is unknown)."""
+    from bench.analysis.baselines import set_drift
+    from bench.analysis.compare import compare_reports
+    from bench.render.compare import render_comparison
+    from bench.store.database import display
+    from bench.store.history import baseline_from_history
+
+    if args.baseline_from_history < 1:
+        raise UsageError(f"--baseline-from-history needs N >= 1, got {args.baseline_from_history}")
+    news = [(path, load([path])[0]) for path in [args.base, *args.new]]
+    engine = open_database(args)
+    codes = []
+    for path, new in news:
+        bases, covered = baseline_from_history(engine, new, args.baseline_from_history)
+        where = f"the last {len(bases)} invocation(s) on {new.fingerprint.id} in {display(engine.url)}"
+        if not covered.enough:
+            print(printable(f"compare: UNDECIDED: {path}: {where}: {covered.shortfall()}"))
+            codes.append(EXIT_OK if args.allow_undecided else EXIT_UNDECIDED)
+            continue
+        comparison = compare_reports(bases, new, base_name=where, new_name=str(path), drift=set_drift(bases),
+                                     **options.thresholds())
+        if not comparison.cases:
+            raise UsageError(f"{path} shares no case with {where}; nothing to compare")
         render_comparison(comparison)
         codes.append(compare_verdict(comparison, args.allow_undecided))
     return EXIT_FAIL if EXIT_FAIL in codes else max(codes)
@@ -172,9 +242,11 @@ def cmd_validate(args) -> int:
     from bench.run.request import InvocationRequest
     from bench.run.validate import EXIT_INCONCLUSIVE, ValidateRequest, validate
 
+    url = database_url(args)
     request = ValidateRequest(InvocationRequest.from_args(args), args.baseline, args.baselines or BASELINES,
                               args.fail_above, args.record, args.junit_xml)
     result = validate(request, PrintProgress())
+    record_validation(url, request, result)
     if result.recorded:
         print(printable(f"validate: recorded {result.recorded}"))
     elif result.not_recorded:
@@ -183,6 +255,47 @@ def cmd_validate(args) -> int:
     if result.decision.exit_code == EXIT_INCONCLUSIVE and args.allow_undecided:
         return EXIT_OK
     return result.decision.exit_code
+
+
+def record_validation(url, request, result) -> None:
+    """validate's report and verdict into the results database (its report is on disk already)."""
+    if url is None or result.report_path is None:
+        return
+    from bench.results.report import Report, ReportError
+
+    try:
+        report = Report.load(result.report_path)
+    except ReportError as error:
+        print(printable(f"results database: not recorded ({error})"))
+        return
+    try:
+        from bench.store.recorder import Verdict
+    except ModuleNotFoundError:
+        return record(url, [(report, result.report_path)])  # it says which package is missing
+    verdict = Verdict(result.decision.name, result.decision.exit_code, result.decision.line,
+                      request.threshold(report.device), str(request.baseline_location(report.fingerprint.id)))
+    record(url, [(report, result.report_path)], "validate", verdict, result.env_report)
+    mention_recent_changes(url, report)
+
+
+def mention_recent_changes(url, report) -> None:
+    """validate says when its machine's recent history holds a change point (never fails validate)."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bench.render.history import change_line
+        from bench.store.database import StoreError, open_engine
+        from bench.store.history import recent_changes
+    except ModuleNotFoundError:
+        return  # record() has said the database's packages are missing
+    try:
+        engine = open_engine(url)
+        changes = recent_changes(engine, report.fingerprint.id, config.HISTORY_RECENT_INVOCATIONS)
+        engine.dispose()
+    except (StoreError, SQLAlchemyError):
+        return  # record() has said what is wrong with the database
+    for change in changes:
+        print(printable(f"validate: history: {change_line(change)}"))
 
 
 def cmd_tta(args) -> int:
@@ -199,8 +312,68 @@ def cmd_tta(args) -> int:
     return EXIT_OK
 
 
+def open_database(args):
+    """An engine on --db (or TORCHRIG_DB, or the default) at this torchrig's schema; its failure is exit 2."""
+    from bench.store.database import StoreError, open_engine
+
+    try:
+        return open_engine(database_url(args))
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+
+
+def cmd_db(args) -> int:
+    from bench.store.database import StoreError, display, make_engine, upgrade
+    from bench.store.imports import MissingPath, export_reports, import_paths
+
+    if args.db_command == "upgrade":
+        url = database_url(args)
+        try:
+            state = upgrade(make_engine(url))
+        except StoreError as error:
+            raise UsageError(str(error)) from None
+        change = "already at" if state.up_to_date else f"migrated from {state.current or 'an empty database'} to"
+        print(printable(f"{display(url)}: schema {change} revision {state.head}"))
+        return EXIT_OK
+    engine = open_database(args)
+    if args.db_command == "import":
+        try:
+            summary = import_paths(engine, args.paths)
+        except MissingPath as error:
+            raise UsageError(str(error)) from None
+        for _, reason in summary.refused:
+            print(printable(f"refused {reason}"))
+        print(printable(f"imported {len(summary.stored)} file(s) into {display(engine.url)}, "
+                        f"{len(summary.already)} already there, {len(summary.refused)} refused"))
+        return EXIT_FAIL if summary.refused else EXIT_OK
+    written = export_reports(engine, args.out)
+    print(printable(f"exported {len(written)} report(s) to {args.out}"))
+    return EXIT_OK
+
+
+def cmd_history(args) -> int:
+    from bench.render.history import render_changes, render_series
+    from bench.store.history import Query, series, series_changes
+
+    if not (args.case or args.machine):
+        raise UsageError("history needs a case key or --machine FINGERPRINT (see `python -m bench run --list`)")
+    engine = open_database(args)
+    found = series(engine, Query(args.case, args.machine, args.since))
+    if not found:
+        what = " and ".join(filter(None, [args.case and f"case {args.case}",
+                                          args.machine and f"machine {args.machine}"]))
+        raise UsageError(f"no results for {what}" + (f" since {args.since}" if args.since else "")
+                         + " in the database; record some with `python -m bench run` or `python -m bench db import`")
+    if args.changes:
+        render_changes([change for one in found for change in series_changes(one)], len(found))
+        return EXIT_OK
+    for one in found:
+        render_series(one, series_changes(one))
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "summary": cmd_summary, "report": cmd_report,
-            "validate": cmd_validate, "tta": cmd_tta}
+            "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,14 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      help=f"minutes of added runs for --until-decided (default {config.UNTIL_DECIDED_BUDGET_MIN:g})")
 
 
+def add_db_options(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
+    parser.add_argument("--db", metavar="URL",
+                        help=f"results database: a SQLite file or postgresql://USER@HOST/DB (default ${config.DB_ENV} "
+                             f"if set, else {config.DB_DEFAULT})")
+    if writes:
+        parser.add_argument("--no-db", action="store_true", help="do not record the report(s) in the database")
+
+
 def add_case_options(run: argparse.ArgumentParser) -> None:
     axes = run.add_argument_group("cases (a given axis replaces the suite's)")
     axes.add_argument("--models", type=comma_list, help="comma list, e.g. mlp,cnn,resnet18,llm-tiny")
@@ -119,6 +127,7 @@ def build_parser() -> OneLineParser:
     run.add_argument("--resume", type=Path, metavar="JOURNAL",
                      help="finish an interrupted run from its journal (OUT/*.journal) and write its report(s)")
     run.add_argument("--list", action="store_true", help="list the cases and exit")
+    add_db_options(run)
     run.add_argument("--fail-above", type=finite, metavar="PCT",
                      help="the threshold --until-decided decides at, as compare's (default: slower by more than "
                           "1 %%, same within 5 %%)")
@@ -131,8 +140,14 @@ def build_parser() -> OneLineParser:
                        help="allow more ranks per node than it has cores (CPU) or GPUs (CUDA); refused otherwise")
 
     compare = commands.add_parser("compare", help="compare reports case by case, at the level of runs")
-    compare.add_argument("base", type=Path, help="a report, or a baseline folder of several")
-    compare.add_argument("new", type=Path, nargs="+", help="one or more reports")
+    compare.add_argument("base", type=Path, help="a report, or a baseline folder of several (with "
+                         "--baseline-from-history: the first report to judge)")
+    compare.add_argument("new", type=Path, nargs="*", help="one or more reports")
+    compare.add_argument("--baseline-from-history", type=int, nargs="?", const=config.HISTORY_BASELINE_INVOCATIONS,
+                         metavar="N", help="judge the reports against the last N invocations (default "
+                         f"{config.HISTORY_BASELINE_INVOCATIONS}) on their hardware in the results database, reaching "
+                         f"back further until they span {config.MIN_BASELINE_SITTINGS} sittings")
+    add_db_options(compare, writes=False)
     compare.add_argument("--fail-above", type=finite, metavar="PCT",
                          help="exit 1 when a case is significantly slower by more than PCT percent (a CI gate); "
                               "also the +-margin inside which a case is 'same' (default 5)")
@@ -174,4 +189,37 @@ def build_parser() -> OneLineParser:
     validate.add_argument("--allow-undecided", action="store_true",
                           help="exit 0 instead of 4 when the verdict is inconclusive")
     validate.add_argument("--junit-xml", type=Path, metavar="PATH", help="also write JUnit XML for CI systems")
+    add_db_options(validate)
+
+    history = commands.add_parser("history", help="a case's (or a machine's) series from the results database")
+    history.add_argument("case", nargs="?", help="a case key, e.g. cpu/mlp/train/eager/fp32/bs64 (see run --list)")
+    history.add_argument("--machine", metavar="FINGERPRINT", help="only this hardware fingerprint (alone: every case)")
+    history.add_argument("--since", type=iso_date, metavar="DATE", help="invocations started on or after this "
+                         "ISO date or time (UTC)")
+    history.add_argument("--changes", action="store_true", help="list the change points of each series instead")
+    add_db_options(history, writes=False)
+
+    db = commands.add_parser("db", help="the results database: import, export, upgrade")
+    actions = db.add_subparsers(dest="db_command", required=True, parser_class=OneLineParser)
+    load = actions.add_parser("import", help="store reports and envcheck JSON files (folders too); idempotent")
+    load.add_argument("paths", type=Path, nargs="+")
+    add_db_options(load, writes=False)
+    dump = actions.add_parser("export", help="write every stored report back out as report JSON")
+    dump.add_argument("--out", type=Path, required=True, help="folder: OUT/<machine-id>/<key>.json")
+    add_db_options(dump, writes=False)
+    upgrade = actions.add_parser("upgrade", help="migrate the database's schema to this torchrig's")
+    add_db_options(upgrade, writes=False)
     return parser
+
+
+def iso_date(text: str) -> str:
+    """An ISO 8601 date or time, as UTC text that sorts with the stored start times."""
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO date like 2026-11-30, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")

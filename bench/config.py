@@ -192,6 +192,17 @@ LIMITS = {
 MAX_SETUP_LABEL = 64  # characters of a --setup label (it names folders: [A-Za-z0-9._-], no leading dot)
 MAX_TIME_S = LIMITS["case_timeout_s"]  # no time in a report (a round, a call, a step) can be longer
 
+# The results database (bench/store): the embedded SQLite file unless --db or TORCHRIG_DB names another.
+DB_FILE = "torchrig.db"  # run and validate: beside their reports, in --out
+DB_DEFAULT = f"{DEFAULT_OUT}/{DB_FILE}"
+DB_ENV = "TORCHRIG_DB"
+# Change points in a history series (bench/analysis/changes.py; the false-alarm rate they give is measured in
+# tests/unit/test_changes.py).
+CHANGE_MAX_PVALUE = 1e-4  # p < 1e-3 let 2 % of 60-point noise series through, 1e-4: 0.6 %
+CHANGE_MIN_SEGMENT = 5
+CHANGE_PENALTY_FACTOR = 3.0
+HISTORY_BASELINE_INVOCATIONS = 10  # compare --baseline-from-history: the last N invocations on this hardware...
+HISTORY_RECENT_INVOCATIONS = 10  # validate mentions change points among each series' last N invocations
 
 class RequestError(ValueError):
     """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and

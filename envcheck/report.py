@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from envcheck.checks import CheckOptions, run_checks
-from envcheck.codec import to_jsonable
+from envcheck.codec import DecodeError, from_jsonable, to_jsonable
 from envcheck.facts import Facts, collect_facts
 from envcheck.probes import Probes
 from envcheck.records import SCHEMA_VERSION, CheckResult, Status
@@ -47,6 +47,27 @@ class EnvReport:
             "facts": to_jsonable(self.facts),
             "checks": [result.as_dict() for result in self.checks],
         }
+
+    @classmethod
+    def from_json(cls, data: Any) -> EnvReport:
+        """The inverse of ``as_dict`` (verdict and counts are derived, so they are checked, not trusted);
+        DecodeError naming the first problem."""
+        if not isinstance(data, dict) or data.get("tool") != TOOL:
+            raise DecodeError(f"not an envcheck report (expected 'tool' = {TOOL!r})")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise DecodeError(f"schema_version {data.get('schema_version')!r} is not supported "
+                              f"(this torchrig reads {SCHEMA_VERSION})")
+        missing = [key for key in ("created", "options", "verdict", "counts", "facts", "checks") if key not in data]
+        if missing:
+            raise DecodeError(f"$: missing field {missing[0]!r}")
+        report = cls(facts=from_jsonable(Facts, data["facts"], "$.facts"),
+                     checks=tuple(from_jsonable(list[CheckResult], data["checks"], "$.checks")),
+                     options=from_jsonable(CheckOptions, data["options"], "$.options"),
+                     created=from_jsonable(str, data["created"], "$.created"))
+        if data["verdict"] != report.verdict.value:
+            raise DecodeError(f"$.verdict: {data['verdict']!r} does not follow from its checks "
+                              f"({report.verdict.value})")
+        return report
 
 
 

@@ -68,3 +68,5 @@ def usage_error(main, argv: list[str], capsys) -> str:
 def private_cache(tmp_path_factory, monkeypatch):
     """Measured ceilings go to a test folder, never the user's ~/.cache."""
     monkeypatch.setenv("TORCHRIG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    # and results go to a test database, never the checkout's results/torchrig.db
+    monkeypatch.setenv("TORCHRIG_DB", str(tmp_path_factory.getbasetemp() / "torchrig-tests.db"))

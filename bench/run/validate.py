@@ -171,6 +171,7 @@ class Validation:
     report_path: Path | None
     recorded: Path | None
     not_recorded: str | None = None  # why --record did not record the run
+    env_report: object | None = None  # envcheck's EnvReport of this validate (the results database keeps it)
 
 
 def validate(request: ValidateRequest, progress) -> Validation:
@@ -232,4 +233,4 @@ def validate(request: ValidateRequest, progress) -> Validation:
             write_junit(request.junit_xml, TOOL, junit_suites(env_report, comparison, report, decision, threshold))
         except OutputError as error:
             progress.note(f"cannot write the JUnit XML: {error}")
-    return Validation(decision, path, recorded, not_recorded)
+    return Validation(decision, path, recorded, not_recorded, env_report)

@@ -15,7 +15,7 @@ PACKAGES = ("bench", "envcheck", "models")
 # any lower layer's, never a higher one's. Modules not listed (bench.__main__, bench.cli, bench.gpu_check, the
 # pytest-benchmark front end) are the top.
 LAYERS = {"bench.config": 0, "bench.results": 1, "bench.measure": 2, "bench.analysis": 2, "bench.run": 3,
-          "bench.render": 4}
+          "bench.store": 3, "bench.render": 4}
 TOP = 5
 
 
