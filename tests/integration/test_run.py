@@ -81,7 +81,7 @@ def test_pytest_benchmark_front_end_writes_a_report_the_model_reads(tmp_path):
 def test_until_decided_adds_interleaved_pairs_to_undecided_cases(tmp_path, capsys):
     """Two identical setups cannot be called the same within 0.5 % from two runs: pairs are added, journaled
     with indices after the planned ones, A B / B A, until the (small) budget is spent."""
-    argv = ["run", *MLP, "--modes", "train", "--runs", "2", "--until-decided", "--budget", "0.2", "--fail-above", "0.5",
+    argv = ["run", *MLP, "--modes", "train", "--runs", "2", "--until-decided", "--budget", "0.1", "--fail-above", "0.5",
             "--setup", f"a={sys.executable}", "--setup", f"b={sys.executable}", "--out", str(tmp_path)]
     assert bench(argv) == 0
     out = capsys.readouterr().out
