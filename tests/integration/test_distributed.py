@@ -20,6 +20,7 @@ def test_bus_bandwidth_follows_nccl_tests():
     assert bus_bandwidth(10.0, 1) == 0.0
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_measure_a_train_case_and_a_failing_rank_is_recorded(tmp_path, monkeypatch, capsys):
     # the single-process references fail at once (they are not what is tested here); DDP bs16's rank 1 raises
     monkeypatch.setenv("TORCHRIG_FAULT", "mlp-train-eager-fp32-bs32-cpu=raise;mlp-train-eager-fp32-bs16-cpu=raise;"

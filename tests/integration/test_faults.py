@@ -121,6 +121,7 @@ def test_signals_keep_the_finished_cases_and_leave_no_process(tmp_path, signals,
     assert not alive(children)
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_main_process_then_resume(tmp_path):
     process, children = start(tmp_path, {})
     process.kill()

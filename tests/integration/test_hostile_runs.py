@@ -44,6 +44,7 @@ def still_running(processes: dict[tuple[int, float], psutil.Process]) -> list[st
     return running
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after_s", [0.0, 1.0])  # as the ranks start (before they can arm their own death
 def test_5_no_rank_outlives_sigterm_with_two_ranks(tmp_path, after_s):  # signal), and once they run
     process = subprocess.Popen([sys.executable, "-m", "bench", *TWO_RANKS, "--case-timeout", "120",

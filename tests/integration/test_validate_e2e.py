@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from bench.__main__ import main as bench
 from bench.analysis.baselines import load_baseline, record
 from envcheck import snapshot
@@ -17,6 +19,7 @@ CASE = ["--device", "cpu", "--models", "mlp", "--modes", "infer", "--backends", 
         "--batch-sizes", "4", "--runs", "3", *FAST, "--min-round-s", "0.02"]
 
 
+@pytest.mark.slow
 def test_validate_against_a_much_faster_baseline_is_degraded_from_any_folder(tmp_path, monkeypatch, capsys):
     environment = snapshot()
     folder = tmp_path / "baselines" / hardware_fingerprint(environment.facts, "cpu").id
