@@ -192,7 +192,7 @@ def build_parser() -> OneLineParser:
     add_db_options(validate)
 
     history = commands.add_parser("history", help="a case's (or a machine's) series from the results database")
-    history.add_argument("case", nargs="?", help="a case key, e.g. cpu/mlp/train/eager/fp32/bs64 (see run --list)")
+    history.add_argument("case", nargs="?", help="a case key, e.g. mlp-train-eager-fp32-bs64-cpu (see run --list)")
     history.add_argument("--machine", metavar="FINGERPRINT", help="only this hardware fingerprint (alone: every case)")
     history.add_argument("--since", type=iso_date, metavar="DATE", help="invocations started on or after this "
                          "ISO date or time (UTC)")
