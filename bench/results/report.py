@@ -227,14 +227,7 @@ class Report:
     def load(cls, path: Path) -> Report:
         """Read and check a report; ReportError ('<path>: <what is wrong>') for anything else."""
         path = Path(path)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            raise ReportError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise ReportError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
-        except DecodeError as error:
-            raise ReportError(f"{path}: {error}; expected a torchrig report") from None
+        data = read_json_file(path)
         try:
             return cls.from_json(data)
         except DecodeError as error:
@@ -288,6 +281,18 @@ class Report:
         )
 
 
+
+
+def read_json_file(path: Path, expected: str = "a torchrig report") -> Any:
+    """A file's strict JSON; ReportError ('<path>: <what is wrong>; expected ...') when it cannot be read."""
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReportError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
+    except DecodeError as error:
+        raise ReportError(f"{path}: {error}; expected {expected}") from None
 
 # ---------------------------------------------------------------- pytest-benchmark's side of the layout
 # machine_info, a ``benchmarks`` entry per measured case, and the derived ``summary`` each case record carries

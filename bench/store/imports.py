@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from bench.results.report import TOOL as BENCH_TOOL
-from bench.results.report import Report, ReportError
+from bench.results.report import Report, ReportError, read_json_file
 from bench.store import rows, schema
 from bench.store.writer import Written, ensure, insert_ignoring_duplicates, store_report
-from envcheck.codec import DecodeError, read_json
+from envcheck.codec import DecodeError
 from envcheck.files import inside, write_atomic
 from envcheck.report import TOOL as ENVCHECK_TOOL
 from envcheck.report import EnvReport
@@ -52,14 +52,11 @@ def json_files(paths: list[Path]) -> list[Path]:
 
 def read_document(path: Path) -> tuple[object, str]:
     """The file's parsed JSON and its text; ReportError when it cannot be read or is not strict JSON."""
+    data = read_json_file(path, "a torchrig report or an envcheck JSON")
     try:
-        return read_json(path), path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
+        return data, path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
-    except DecodeError as error:
-        raise ReportError(f"{path}: {error}; expected a torchrig report or an envcheck JSON") from None
 
 
 def tool_of(data: object) -> str | None:
