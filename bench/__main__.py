@@ -336,9 +336,11 @@ def cmd_db(args) -> int:
         print(printable(f"imported {len(summary.stored)} file(s) into {display(engine.url)}, "
                         f"{len(summary.already)} already there, {len(summary.refused)} refused"))
         return EXIT_FAIL if summary.refused else EXIT_OK
-    written = export_reports(engine, args.out)
-    print(printable(f"exported {len(written)} report(s) to {args.out}"))
-    return EXIT_OK
+    written, refused = export_reports(engine, args.out)
+    for key, reason in refused:
+        print(printable(f"not exported: invocation {key[:16]}: {reason}"))
+    print(printable(f"exported {len(written)} report(s) to {args.out}" + (f", {len(refused)} refused" if refused else "")))
+    return EXIT_FAIL if refused else EXIT_OK
 
 
 def cmd_history(args) -> int:
