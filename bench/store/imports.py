@@ -89,7 +89,8 @@ def write_envcheck(connection: Connection, report: EnvReport, text: str | None =
     blob = zlib.compress((text if text is not None else json_text(document)).encode())
     row = {"envcheck_key": key, "machine_id": machine_id[fingerprint.id],
            "software_id": software_id[software["software_key"]], "hostname": report.facts.system.hostname,
-           "created": rows.utc_text(report.created), "verdict": report.verdict.value, "options": document["options"], "report": blob}
+           "created": rows.utc_text(report.created), "verdict": report.verdict.value, "options": document["options"],
+           "report": blob}
     inserted = connection.execute(insert_ignoring_duplicates(connection, table, ("envcheck_key",))
                                   .returning(table.c.id), row).first()
     if inserted is None:
