@@ -339,7 +339,8 @@ def cmd_db(args) -> int:
     written, refused = export_reports(engine, args.out)
     for key, reason in refused:
         print(printable(f"not exported: invocation {key[:16]}: {reason}"))
-    print(printable(f"exported {len(written)} report(s) to {args.out}" + (f", {len(refused)} refused" if refused else "")))
+    refusals = f", {len(refused)} refused" if refused else ""
+    print(printable(f"exported {len(written)} report(s) to {args.out}{refusals}"))
     return EXIT_FAIL if refused else EXIT_OK
 
 
