@@ -346,9 +346,12 @@ def cmd_db(args) -> int:
         print(printable(f"imported {len(summary.stored)} file(s) into {display(engine.url)}, "
                         f"{len(summary.already)} already there, {len(summary.refused)} refused"))
         return EXIT_FAIL if summary.refused else EXIT_OK
-    written = export_reports(engine, args.out)
-    print(printable(f"exported {len(written)} report(s) to {args.out}"))
-    return EXIT_OK
+    written, refused = export_reports(engine, args.out)
+    for key, reason in refused:
+        print(printable(f"not exported: invocation {key[:16]}: {reason}"))
+    refusals = f", {len(refused)} refused" if refused else ""
+    print(printable(f"exported {len(written)} report(s) to {args.out}{refusals}"))
+    return EXIT_FAIL if refused else EXIT_OK
 
 
 def cmd_history(args) -> int:

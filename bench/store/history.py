@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from bench.analysis.baselines import Coverage
 from bench.results.report import Report
 from bench.store import schema
 
@@ -161,7 +162,7 @@ def series_changes(one: Series, settings=None) -> list[SeriesChange]:
 
 
 def baseline_from_history(engine: Engine, report: Report, count: int,
-                          needed_sittings: int | None = None) -> tuple[list[Report], object]:
+                          needed_sittings: int | None = None) -> tuple[list[Report], Coverage]:
     """The most recent stored invocations on ``report``'s hardware fingerprint (itself excluded, and those
     without a measured case), at least ``count`` of them and reaching back until they span
     ``needed_sittings`` sittings (config.MIN_BASELINE_SITTINGS) or the history runs out; oldest first, with

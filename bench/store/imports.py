@@ -21,7 +21,8 @@ from bench.results.report import Report, ReportError, read_json_file
 from bench.store import rows, schema
 from bench.store.writer import Written, ensure, insert_ignoring_duplicates, store_report
 from envcheck.codec import DecodeError
-from envcheck.files import inside, write_atomic
+from envcheck.files import inside, json_text, write_atomic
+from envcheck.fingerprint import hardware_fingerprint
 from envcheck.report import TOOL as ENVCHECK_TOOL
 from envcheck.report import EnvReport
 
@@ -73,9 +74,6 @@ def envcheck_key(report: EnvReport) -> str:
 
 def write_envcheck(connection: Connection, report: EnvReport, text: str | None = None) -> Written:
     """One envcheck JSON and its checks, inside the caller's transaction (a second time: nothing)."""
-    from envcheck.files import json_text
-    from envcheck.fingerprint import hardware_fingerprint
-
     key = envcheck_key(report)
     table = schema.envcheck_report
     if connection.execute(select(table.c.id).where(table.c.envcheck_key == key)).first():
@@ -88,7 +86,8 @@ def write_envcheck(connection: Connection, report: EnvReport, text: str | None =
     blob = zlib.compress((text if text is not None else json_text(document)).encode())
     row = {"envcheck_key": key, "machine_id": machine_id[fingerprint.id],
            "software_id": software_id[software["software_key"]], "hostname": report.facts.system.hostname,
-           "created": report.created, "verdict": report.verdict.value, "options": document["options"], "report": blob}
+           "created": rows.utc_text(report.created), "verdict": report.verdict.value, "options": document["options"],
+           "report": blob}
     inserted = connection.execute(insert_ignoring_duplicates(connection, table, ("envcheck_key",))
                                   .returning(table.c.id), row).first()
     if inserted is None:
@@ -131,20 +130,25 @@ def import_paths(engine: Engine, paths: list[Path]) -> ImportSummary:
     return summary
 
 
-def export_reports(engine: Engine, out: Path) -> list[Path]:
+def export_reports(engine: Engine, out: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     """Every stored report as OUT/<machine-id>/<invocation key>.json, its stored JSON byte for byte; a file already
-    there with the same name is left alone (the name is the key: it is this report)."""
+    there with the same name is left alone (the name is the key: it is this report). Returns the files written and
+    (invocation key, reason) for each stored report that the report model refuses (it is not written)."""
     inv = schema.invocation
-    written = []
+    written, refused = [], []
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=100).execute(
             select(inv.c.invocation_key, inv.c.report).order_by(inv.c.started, inv.c.invocation_key))
         for key, blob in result:
             text = zlib.decompress(blob).decode()
-            report = Report.from_json(json.loads(text))  # refuse to export what would not load
+            try:
+                report = Report.from_json(json.loads(text))  # never export what would not load
+            except (ValueError, DecodeError) as error:
+                refused.append((key, str(error)))
+                continue
             path = inside(out, report.machine_id, f"{key[:16]}.json")
             try:
                 written.append(write_atomic(path, text, overwrite=False))
             except FileExistsError:
                 continue
-    return written
+    return written, refused

@@ -21,7 +21,7 @@ from bench.results.report import Report
 from bench.store import rows, schema
 from envcheck.files import json_text
 
-COMPRESSION = 1  # zlib level of the stored report JSON: 6 took 7 of 60 s ingesting 1,000 reports and saved 15 %
+COMPRESSION = 1  # zlib level of the stored report JSON: level 6 spent 7 ms a 200-case report in zlib, level 1 3 ms
 
 
 @dataclasses.dataclass(frozen=True)

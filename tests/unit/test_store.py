@@ -136,12 +136,18 @@ def test_import_then_export_gives_back_every_report(tmp_path, engine):
     again = imports.import_paths(engine, [folder, originals[0]])  # idempotent, whatever the path
     assert len(again.stored) == 0 and len(again.already) == len(originals) + 1
     assert count(engine, schema.invocation) == len(originals)
-    exported = imports.export_reports(engine, tmp_path / "out")
-    assert len(exported) == len(originals)
+    exported, refused = imports.export_reports(engine, tmp_path / "out")
+    assert len(exported) == len(originals) and refused == []
     by_text = {path.read_text(): path for path in originals}
     for path in exported:
         original = by_text[path.read_text()]  # byte for byte
         assert Report.load(path) == Report.load(original)
+
+
+def test_export_refuses_a_stored_report_the_model_would_not_load(tmp_path, engine):
+    writer.store_report(engine, invocation(0.01, "2026-11-30T10:00:00+00:00"), text="{}")
+    exported, ((key, reason),) = imports.export_reports(engine, tmp_path / "out")
+    assert exported == [] and "not a torchrig bench report" in reason and len(key) == 64
 
 
 def test_a_foreign_or_malformed_file_is_refused_and_nothing_of_it_written(tmp_path, engine):
