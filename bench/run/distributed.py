@@ -49,7 +49,7 @@ def run_distributed(runner, setup, job: CaseJob, launch) -> RunRecord | None:
         return record
     if launch.node_rank != 0 and exit_.returncode == 0:
         return RunRecord(job.index, Status.SKIPPED, f"node {launch.node_rank}: node 0 records the run")
-    failures = rank_failures(runner.last_result)
+    failures = rank_failures(exit_.result_file)
     if failures:
         first = failures[0]
         return RunRecord(job.index, Status(first["status"]), f"rank {first['rank']} failed: {first['error']}",

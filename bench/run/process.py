@@ -47,6 +47,7 @@ class Exit:
     stopped: bool  # killed because the run is stopping (a signal)
     seconds: float
     log_tail: str
+    result_file: Path | None = None  # where the job's result was to be written (Runner.call sets it)
 
     def describe(self, timeout_s: float) -> str:
         if self.timed_out:
@@ -271,7 +272,6 @@ class Runner:
         folder.mkdir(parents=True, exist_ok=True)
         request_file, result_file = folder / f"{self.count}.request.json", folder / f"{self.count}.result.json"
         log = folder / f"{self.count}.log"
-        self.last_result = result_file
         write_json_atomic(request_file, to_jsonable(request))
         server = self.server_for(setup, round_key) if argv_head is None else None
         exit_ = None
@@ -283,6 +283,7 @@ class Runner:
         if exit_ is None:
             argv = [*(argv_head or [setup.python, "-m", "bench.measure.worker"]), str(request_file), str(result_file)]
             exit_ = self.supervisor.run(argv, worker_env(setup), timeout_s, log)
+        exit_ = dataclasses.replace(exit_, result_file=result_file)
         try:
             return read_json(result_file), exit_
         except (OSError, DecodeError):
