@@ -31,8 +31,9 @@ class MergedRow:
         return record.items_per_s if record and record.status is Status.OK else None
 
 
-def merged_rows(reports: list[Report]) -> list[MergedRow]:
-    """Each report against the first; separate invocations with the drift of their hardware counted."""
+def merged_rows(reports: list[Report], **thresholds) -> list[MergedRow]:
+    """Each report against the first; separate invocations with the drift of their hardware counted.
+    ``thresholds``: compare_reports' alpha, margin_pct and fail_above_pct (default compare's)."""
     from bench.analysis.baselines import drift_between
 
     drifts: dict[str, object] = {}  # a hardware's baseline set is read once, however many reports it has
@@ -44,8 +45,8 @@ def merged_rows(reports: list[Report]) -> list[MergedRow]:
             drifts[other.fingerprint.id] = drift_between(reports[0], other)
         return drifts[other.fingerprint.id]
 
-    comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other, drift=drift(other)).cases}
-                            for other in reports[1:]]
+    comparisons = [None] + [{c.key: c for c in compare_reports(reports[0], other, drift=drift(other),
+                                                               **thresholds).cases} for other in reports[1:]]
     keys = list(dict.fromkeys(r.key for report in reports for r in report.cases))
     return [MergedRow(key, [report.find(key) for report in reports],
                       [None] + [table.get(key) for table in comparisons[1:]]) for key in keys]

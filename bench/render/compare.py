@@ -69,8 +69,9 @@ def merged_cell(row: MergedRow, index: int) -> str:
             f"tells {comparison.mde_pct:.0f}% {comparison.verdict.value}[/]")
 
 
-def render_merged(reports: list[Report], out=None) -> None:
-    """Rows = cases, columns = reports: throughput, and each column's ratio to the first with its interval."""
+def render_merged(reports: list[Report], out=None, thresholds: dict | None = None) -> None:
+    """Rows = cases, columns = reports: throughput, and each column's ratio to the first with its interval,
+    decided at ``thresholds`` (compare_reports' keywords: a run's --fail-above; default compare's)."""
     out = out or console(220)
     names = labels(reports)
     out.print(escape("throughput per report (ratio to the first [the bounds its verdict used], the smallest change "
@@ -79,7 +80,7 @@ def render_merged(reports: list[Report], out=None) -> None:
     table.add_column("case")
     for name in names:
         table.add_column(escape(name), justify="right")
-    rows = merged_rows(reports)
+    rows = merged_rows(reports, **(thresholds or {}))
     for row in rows:
         table.add_row(row.key, *(merged_cell(row, i) for i in range(len(reports))))
     out.print(table)

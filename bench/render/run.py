@@ -158,7 +158,7 @@ def render_outcome(outcome, prog: str) -> None:
     if len(outcome.reports) > 1:
         from bench.render.compare import render_merged
 
-        render_merged([report for report, _ in outcome.reports])
+        render_merged([report for report, _ in outcome.reports], thresholds=outcome.thresholds)
     if outcome.journal is not None:
         print(printable(f"stopped: the finished runs are kept; finish with `{prog} run --resume {outcome.journal}`"))
     if outcome.error:

@@ -41,6 +41,7 @@ class Outcome:
     stopped_by: int | None  # the signal that stopped the run
     journal: Path | None  # kept when runs are left to do
     error: str | None = None  # what ended the run early (a full disk)
+    thresholds: dict = dataclasses.field(default_factory=dict)  # compare_reports' thresholds the run decided at
 
     @property
     def broken(self) -> list[CaseRecord]:
@@ -162,7 +163,8 @@ def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner
         workdir.remove_if_ours(plan.work_dir, plan.invocation_id)
     if reports is None:
         error = error or f"cannot write the reports; every finished run is in {journal.path}"
-    return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error)
+    return Outcome(reports or [], runner.supervisor.stopped_by, None if complete else journal.path, error,
+                   plan.request.decision_thresholds())
 
 
 def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
