@@ -366,23 +366,24 @@ class CorruptionStep(MicroStep):
                 state["bad"] += differs
                 state["at"] = torch.where(differs & (state["at"] < 0), state["iteration"], state["at"])
 
-    def reference_error(self, first: torch.Tensor, rows: int) -> float:
-        """Norm-wise relative error of a first result's leading rows against float64 on the CPU (the unrounded
-        inputs' product, as envcheck's numerics check computes it)."""
-        a, b = self.inputs
-        want = a[:rows].double() @ b.double()
-        return float((first[:rows].double().cpu() - want).norm() / want.norm())
+    @staticmethod
+    def reference_error(first: torch.Tensor, want: torch.Tensor) -> float:
+        """Norm-wise relative error of a first result's leading rows against their float64 product on the CPU
+        (as envcheck's numerics check computes it)."""
+        return float((first[: want.shape[0]].double().cpu() - want).norm() / want.norm())
 
     def checks(self, seconds: float) -> list[CorruptionCheck]:
         """Each device's counters, read once (a host synchronisation, after the load)."""
         rows = min(config.MICRO_SDC_REFERENCE_ROWS, self.n)
+        a, b = self.inputs
+        want = a[:rows].double() @ b.double()  # once: every device computed the same product
         found = []
         for device, state in zip(self.gpus, self.state, strict=True):
             at = int(state["at"].item())
             found.append(CorruptionCheck("cpu" if device.type == "cpu" else str(device), self.n,
                                          int(state["iteration"].item()) + 1, round(seconds, 3),
                                          int(state["bad"].item()), at if at >= 0 else None,
-                                         self.reference_error(state["first"], rows), RELATIVE_ERROR_BOUNDS["fp32"],
+                                         self.reference_error(state["first"], want), RELATIVE_ERROR_BOUNDS["fp32"],
                                          rows))
         return found
 

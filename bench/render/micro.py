@@ -29,6 +29,10 @@ def datasheet_text(figure) -> str:
     return f"{percent(figure.of_datasheet)} of {figure.datasheet:g}" + ("" if figure.verified else " (unverified)")
 
 
+def size_text(size: int) -> str:
+    return f"{size / 2**20:g} MiB" if size >= 2**20 else f"{size / 2**10:g} KiB"
+
+
 def render_micro(report, yardsticks=None, out=None) -> None:
     """``yardsticks``: bench/store/fleet.py's, by case key (None: no database)."""
     records = [r for r in report.cases if r.case.micro is not None]
@@ -68,7 +72,7 @@ def render_detail(record, out) -> None:
     detail = run.micro
     lines = []
     if detail.curve:
-        points = ", ".join(f"{p.size_bytes / 2**20:g} MiB {p.gbps:.2f}" for p in detail.curve)
+        points = ", ".join(f"{size_text(p.size_bytes)} {p.gbps:.3g}" for p in detail.curve)
         lines.append(f"curve GB/s (run {run.index + 1}): {points}")
     if detail.link is not None:
         lines.append(detail.link.describe())

@@ -122,7 +122,7 @@ def render_summary(report: Report, out=None) -> None:
 
 def render_distributed(report: Report, out=None) -> None:
     """Data-parallel figures: per-rank and global throughput, scaling efficiency, all-reduce bandwidth."""
-    records = [r for r in report.cases if r.case.world_size > 1 and r.status is Status.OK]
+    records = [r for r in report.cases if r.case.world_size > 1 and r.status is Status.OK and r.case.micro is None]
     rows = next((run.allreduce for r in report.cases for run in r.runs if run.allreduce), [])
     if not records and not rows:
         return

@@ -43,7 +43,8 @@ def test_micro_on_the_cpu_measures_each_figure_and_records_it(tmp_path):
     assert sweep and all(point.gbps > 0 for point in sweep)
     checks = [check for run in cases["micro-sdc-matmul-1s-cpu"].runs for check in run.micro.corruption]
     assert len(checks) == 2 and all(check.mismatches == 0 and check.seconds >= 1 for check in checks)
-    assert db.exists() and "results database" in done.stdout
+    assert db.exists() and "recorded 1 report(s) in sqlite" in done.stdout
+    assert "data-parallel (DDP" not in done.stdout  # the all-reduce micro case is no DDP case
 
 
 @pytest.mark.slow
