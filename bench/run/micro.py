@@ -30,7 +30,10 @@ def buffer_mib(cache_bytes: int | None, memory_bytes: int | None) -> tuple[int, 
 
 
 def default_size(name: str, device: str, environment: Environment) -> int:
-    size = config.MICRO_DEFAULTS[device].get(name)
+    defaults = config.MICRO_DEFAULTS[device]
+    if name not in defaults:  # a GPU's benchmark named on a CPU: its GPU size (it is skipped, not applicable)
+        return config.MICRO_DEFAULTS["cuda"][name]
+    size = defaults[name]
     if size is not None:
         return size
     facts = environment.facts
