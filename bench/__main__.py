@@ -375,7 +375,44 @@ def cmd_history(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "summary": cmd_summary, "report": cmd_report,
+def cmd_micro(args) -> int:
+    """The micro suite: executed and recorded as `bench run` is, then each figure beside its datasheet, its
+    fleet's median and its host's history (from the results database)."""
+    from bench.render.progress import PrintProgress
+    from bench.render.run import render_outcome
+    from bench.run.execute import execute
+    from bench.run.request import InvocationRequest
+
+    url = database_url(args)
+    outcome = execute(InvocationRequest.from_args(args, suite="micro"), PrintProgress())
+    record(url, outcome.reports)
+    render_outcome(outcome, PROG, micro_yardsticks(url, outcome.reports))
+    if outcome.stopped_by is not None:
+        return 128 + outcome.stopped_by
+    return EXIT_FAIL if outcome.broken or outcome.error else EXIT_OK
+
+
+def micro_yardsticks(url, reports) -> dict:
+    """report path -> its cases against the fleet and the host's history; empty without a usable database."""
+    if url is None or not reports:
+        return {}
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bench.store.database import StoreError, open_engine
+        from bench.store.fleet import yardsticks
+    except ModuleNotFoundError:
+        return {}  # record() has said which package is missing
+    try:
+        engine = open_engine(url)
+        found = {path: yardsticks(engine, report) for report, path in reports}
+        engine.dispose()
+    except (StoreError, SQLAlchemyError):
+        return {}  # record() has said what is wrong with the database
+    return found
+
+
+COMMANDS = {"micro": cmd_micro, "run": cmd_run, "compare": cmd_compare, "summary": cmd_summary, "report": cmd_report,
             "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db}
 
 

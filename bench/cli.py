@@ -89,6 +89,8 @@ def add_case_options(run: argparse.ArgumentParser) -> None:
     axes.add_argument("--lora-targets", type=comma_list, default=DEFAULT_LORA_TARGETS,
                       help=f"modules that get LoRA adapters (default the attention projections "
                            f"{','.join(DEFAULT_LORA_TARGETS)})")
+    axes.add_argument("--micro", type=comma_list, metavar="NAME[:SIZE],...",
+                      help="hardware micro-benchmarks besides the cases (`bench micro --help` lists them)")
     timing = run.add_argument_group("timing (default: the suite's rules)")
     timing.add_argument("--rounds", type=int, help="timed rounds per run (at least 5; default 5, full 15)")
     timing.add_argument("--min-round-s", type=finite, metavar="SECONDS", help="K steps per round so that a "
@@ -191,6 +193,8 @@ def build_parser() -> OneLineParser:
     validate.add_argument("--junit-xml", type=Path, metavar="PATH", help="also write JUnit XML for CI systems")
     add_db_options(validate)
 
+    add_micro_parser(commands)
+
     history = commands.add_parser("history", help="a case's (or a machine's) series from the results database")
     history.add_argument("case", nargs="?", help="a case key, e.g. mlp-train-eager-fp32-bs64-cpu (see run --list)")
     history.add_argument("--machine", metavar="FINGERPRINT", help="only this hardware fingerprint (alone: every case)")
@@ -210,6 +214,25 @@ def build_parser() -> OneLineParser:
     upgrade = actions.add_parser("upgrade", help="migrate the database's schema to this torchrig's")
     add_db_options(upgrade, writes=False)
     return parser
+
+
+def add_micro_parser(commands) -> None:
+    """`bench micro`: the micro suite (bench/results/micro.py), run and recorded as `bench run` runs a suite."""
+    from bench.results.micro import CATALOGUE
+
+    micro = commands.add_parser("micro", help="hardware micro-benchmarks: memory and host-device bandwidth, launch "
+                                "latency, peer copy, all-reduce busbw, silent data corruption")
+    micro.add_argument("--device", choices=config.DEVICES, default="auto",
+                       help="default auto: cuda if usable, else cpu")
+    micro.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT),
+                       help="the report goes to OUT/<machine-id>/ (default results)")
+    micro.add_argument("--runs", type=int, metavar="N", help="fresh processes per case (default 3)")
+    micro.add_argument("--micro", type=comma_list, metavar="NAME[:SIZE],...",
+                       help="only these (default all the device can run): " + ", ".join(
+                           f"{name} ({spec.size_unit or 'no size'})" for name, spec in CATALOGUE.items()))
+    micro.add_argument("--case-timeout", type=finite, metavar="SECONDS",
+                       help="kill a run after this long (default 300)")
+    add_db_options(micro)
 
 
 def iso_date(text: str) -> str:

@@ -9,7 +9,7 @@ MODES = ("train", "finetune", "finetune-lora", "infer")
 BACKENDS = ("eager", "compile", "compile-reduce-overhead", "compile-max-autotune")
 PRECISIONS = ("fp32", "tf32", "amp-bf16", "amp-fp16")
 DEVICES = ("auto", "cpu", "cuda")
-SUITES = ("smoke", "quick", "full")
+SUITES = ("smoke", "quick", "full", "micro")
 # synthetic-device: a fixed batch on the device (model speed); the others go through a DataLoader
 DATA_SOURCES = ("synthetic-device", "mnist", "synthetic-digits")
 
@@ -64,6 +64,7 @@ class Suite:
     runs: int  # fresh processes per case (docs/measurement.md, rule 10: the unit of replication). Five: simulated with
     # the run-to-run spread of a 2-core VM (20-35 %), Welch on log run medians over 7 cases called a 2x
     # slowdown in 86-100 % of trials and raised a false alarm in under 2 %; three runs caught 24-39 %.
+    micro: tuple[str, ...] = ()  # micro-benchmarks it runs besides its blocks (bench/results/micro.py names)
 
 
 EAGER, COMPILED = ("eager",), ("compile",)
@@ -136,6 +137,34 @@ SUITE_DEFS: dict[str, Suite] = {
         runs=8,
     ),
 }
+
+# Hardware micro-benchmarks (`bench micro`, bench/results/micro.py): every one the device can run, three fresh
+# processes each, sized for <= 60 s on the 2-core VM.
+SUITE_DEFS["micro"] = Suite(
+    "micro", "hardware micro-benchmarks: memory and host-device bandwidth, launch latency, peer copy, all-reduce "
+    "busbw, silent data corruption", {"cpu": (), "cuda": ()},
+    TimingRules(rounds=5, warmup_max_s=1.0, case_timeout_s=300.0), runs=3,
+    micro=("mem-copy", "mem-triad", "h2d-pinned", "h2d-pageable", "d2h-pinned", "d2h-pageable", "launch", "peer-copy",
+           "allreduce", "sdc-matmul"))
+# Sizes of a micro-benchmark named without one (MiB of one buffer or message; seconds of load for sdc-matmul).
+# mem-*: None, sized from the caches: MICRO_CACHE_MULTIPLE x the last-level cache (CPU, STREAM's rule: each array at
+# least 4x the caches) or L2 (GPU), at least MICRO_MIN_BUFFER_MIB, rounded up to a power of two, and at most
+# MICRO_MEMORY_SHARE of the memory per buffer (a capped size is noted in the run). 4 GiB on a GPU: an H200 copy of
+# 4 GiB ran at 4.3 TB/s of 4.8; its L2 is 50 MiB.
+MICRO_DEFAULTS: dict[str, dict[str, int | None]] = {
+    "cpu": {"mem-copy": None, "mem-triad": None, "launch": 1, "allreduce": 16, "sdc-matmul": 3},
+    "cuda": {"mem-copy": 4096, "mem-triad": 4096, "h2d-pinned": 1024, "h2d-pageable": 1024, "d2h-pinned": 1024,
+             "d2h-pageable": 1024, "launch": 1, "peer-copy": 256, "allreduce": 256, "sdc-matmul": 10},
+}
+MICRO_CACHE_MULTIPLE = 4
+MICRO_MIN_BUFFER_MIB = 64
+MICRO_MEMORY_SHARE = 1 / 16  # of RAM (CPU) or GPU memory, per buffer: triad holds three
+MICRO_SDC_MATMUL_N = {"cpu": 512, "cuda": 8192}  # n of the corruption check's n x n x n fp32 matmul
+MICRO_SDC_REFERENCE_ROWS = 64  # rows of its first result checked against float64 on the CPU
+# the micro suite measures these matmul ceilings too, to set them beside the datasheet (bench/results/datasheets.py)
+MICRO_CEILINGS = {"cpu": (), "cuda": ("fp32", "tf32", "amp-bf16", "amp-fp16")}
+MICRO_CPU_RANKS = 2  # gloo ranks of a CPU all-reduce (each gets cores / ranks threads)
+FLEET_MIN_HOSTS = 2  # other hosts of one fingerprint before `bench micro` sets a figure beside the fleet's median
 
 LEARNING_RATE = 1e-3  # Adam, as in the seed article
 SGD_LEARNING_RATE, SGD_MOMENTUM = 0.1, 0.9  # ResNet's ImageNet recipe

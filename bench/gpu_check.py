@@ -5,6 +5,7 @@ minutes on an H200, and writes into OUT_DIR:
 
     envcheck.json          envcheck --require-cuda
     quick/, fastest/, aa/, ddp/, workloads/   the reports of each step (quick/ is the baseline to commit)
+    micro/                 `bench micro`: device copy and triad, host<->device, launch, corruption (~2 min)
     baselines/             a baseline recorded in this call, and validate's verdict against it
     targets.json           each target's measured figure and verdict
     gpu-check.log          everything printed, in order
@@ -38,6 +39,15 @@ AA = ["--models", "cnn,mlp-large", "--modes", "train", "--backends", "eager", "-
       "--batch-sizes", "4096", "--runs", "5"]  # steps of 1 ms and more, twice, for A/A and validate
 DDP = ["--models", "cnn", "--modes", "train", "--backends", "eager", "--precisions", "amp-bf16",
        "--batch-sizes", "4096", "--runs", "3", "--nproc-per-node", "1"]
+# `bench micro` sized for about two minutes: two runs a case; the corruption check loads every GPU for 5 s a run;
+# peer copy and all-reduce skip themselves on a single GPU
+MICRO = ["--runs", "2", "--micro", "mem-copy,mem-triad,h2d-pinned,h2d-pageable,d2h-pinned,d2h-pageable,launch,"
+         "peer-copy,allreduce,sdc-matmul:5"]
+MICRO_TARGETS = (  # the issue's GPU targets (issue 24): case name, goal, bound, at least (else at most)
+    ("mem-copy", "11 H200 device copy (STREAM, 4 GiB)", ">= 4.0 TB/s", 4000.0, True),
+    ("h2d-pinned", "12 H2D pinned 1 GiB", ">= 45 GB/s on PCIe Gen5 x16", 45.0, True),
+    ("launch", "13 launch latency (tiny op)", "<= 10 us", 10.0, False),
+)
 FIDELITY_CASES = (("mlp", "eager", "fp32", 64), ("cnn", "eager", "amp-bf16", 4096),
                   ("mlp-large", "eager", "amp-bf16", 4096))  # small, medium and large steps
 
@@ -140,6 +150,37 @@ def evaluate(reports: dict[str, Report | None], fidelity: list[dict], envcheck: 
     targets.append(Target("9 DDP world 1 vs plain", "within 5 %", f"{ratio:.3f}" if ratio else "not measured",
                           abs(ratio - 1) <= 0.05 if ratio else None))
     targets.append(losses_fall([r for rep in (quick, fastest) if rep for r in rep.cases]))
+    return targets + micro_targets(reports.get("micro"))
+
+
+def micro_targets(micro: Report | None) -> list[Target]:
+    """The micro-benchmarks' targets: device copy, pinned H2D (with the link NVML reports), launch latency, and
+    no silent data corruption."""
+    from bench.results.limits import micro_figure
+
+    records = {r.case.model: r for r in micro.cases if r.case.micro is not None} if micro else {}
+    targets = []
+    for name, label, goal, bound, at_least_bound in MICRO_TARGETS:
+        record = records.get(name)
+        figure = micro_figure(record, None) if record and record.status is Status.OK else None
+        if figure is None or figure.value is None:
+            targets.append(Target(label, goal, "not measured" if record is None else
+                                  f"{record.status.value}: {record.reason}", None))
+            continue
+        link = next((run.micro.link for run in record.ok_runs if run.micro and run.micro.link), None)
+        text = f"{figure.value:,.2f} {figure.unit}" + (f" ({link.describe()})" if link else "")
+        targets.append(Target(label, goal, text, figure.value >= bound if at_least_bound else figure.value <= bound))
+    sdc = records.get("sdc-matmul")
+    if sdc is None:
+        targets.append(Target("14 no silent data corruption", "bitwise equal, float64 within bound", "not measured",
+                              None))
+    else:
+        checks = [c for run in sdc.runs if run.micro for c in run.micro.corruption]
+        text = (f"{sum(c.iterations for c in checks)} matmuls on {len({c.device for c in checks})} device(s), "
+                f"{sum(c.mismatches for c in checks)} mismatches" if sdc.status is Status.OK
+                else f"{sdc.status.value}: {sdc.reason}")
+        targets.append(Target("14 no silent data corruption", "bitwise equal, float64 within bound", text,
+                              sdc.status is Status.OK and bool(checks)))
     return targets
 
 
@@ -239,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         validate_exit, _ = log.run([*bench, "validate", *cuda, *AA[:-2], "--runs", "3", "--baselines",
                                     str(baselines), "--out", str(out / "validate"), *extra], 60)
     log.run([*bench, "run", *cuda, *DDP, "--out", str(out / "ddp")], 60)
+    log.run([*bench, "micro", *cuda, *MICRO, "--out", str(out / "micro")], 180)
     fidelity = []
     for spec in FIDELITY_CASES:
         try:
@@ -247,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             log.print(f"fidelity {spec}: {type(error).__name__}: {error}")
     reports = {name: newest(out / name) for name in ("quick", "fastest", "aa", "aa2")}
     reports["ddp"] = newest(out / "ddp")
+    reports["micro"] = newest(out / "micro")
     targets = evaluate(reports, fidelity, envcheck, quick_wall, validate_exit)
     (out / "targets.json").write_text(json.dumps({"targets": [dataclasses.asdict(t) for t in targets],
                                                   "fidelity": fidelity}, indent=2))

@@ -99,16 +99,24 @@ def rank_main(request_path: str, result_path: str) -> None:
         fault = fault_for(case.key)
         if fault and fault.startswith(f"rank{rank}:"):
             inject(fault.split(":", 1)[1])
-        record = run_case(case, job.rules, job.options, job.index, cache_state(job.cache_dir), wrap, agree,
-                          own_pid=os.getppid())  # the agent's tree: the other ranks are the work, not noise
+        if case.micro is not None:  # the all-reduce micro-benchmark: no model, its own sweep
+            from bench.measure.micro import run_micro_case
+
+            record = run_micro_case(case, job.rules, job.index, device=device, agree=agree, own_pid=os.getppid(),
+                                    fault=fault, sweep=measure_allreduce)
+        else:
+            record = run_case(case, job.rules, job.options, job.index, cache_state(job.cache_dir), wrap, agree,
+                              own_pid=os.getppid())  # the agent's tree: the other ranks are the work, not noise
     except Exception as error:  # noqa: BLE001 - record who failed and why, then stop at once
         write_json_atomic(Path(f"{result_path}.rank{rank}"), {"rank": rank, "status": outcome_of(error).value,
                                                               "error": first_line(error), "time": time.time()})
         os._exit(1)  # leave the collectives; torchrun ends the other ranks
     steps: list[float] = [0.0] * world_size
     dist.all_gather_object(steps, record.step_s if record.status is Status.OK else None)
-    rows = measure_allreduce(device, world_size) if job.index == 0 else []
-    if rank == 0:
+    rows = measure_allreduce(device, world_size) if job.index == 0 and case.micro is None else []
+    if rank == 0 and case.micro is not None:
+        write_json_atomic(Path(result_path), to_jsonable(record))  # one figure: the slowest rank's, no rank sum
+    elif rank == 0:
         ranks = [s for s in steps if s] if record.status is Status.OK else []
         record = dataclasses.replace(record, rank_step_s=ranks, allreduce=rows)
         write_json_atomic(Path(result_path), to_jsonable(record))

@@ -119,8 +119,12 @@ def run_case_job(job: CaseJob) -> RunRecord:
     cache = cache_state(job.cache_dir)
     fault = fault_for(job.case.key)
     try:
-        if fault and not fault.startswith("rank"):  # rankN:... faults are for data-parallel ranks
-            inject(fault)
+        if fault and not fault.startswith(("rank", "bitflip")):  # rankN:... faults are for data-parallel ranks,
+            inject(fault)  # bitflip:N for the corruption check (bench/measure/micro.py)
+        if job.case.micro is not None:
+            from bench.measure.micro import run_micro_case  # imports torch
+
+            return run_micro_case(job.case, job.rules, job.index, fault=fault)
         from bench.measure.protocol import run_case, with_losses  # imports torch
 
         record = run_case(job.case, job.rules, job.options, job.index, cache)

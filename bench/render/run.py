@@ -57,6 +57,8 @@ def flags_of(record: CaseRecord, rules=None) -> tuple[str, ...]:
 def summary_rows(report: Report) -> list[SummaryRow]:
     rows = []
     for record in report.cases:
+        if record.case.micro is not None:  # bench/render/micro.py shows them, in their own units
+            continue
         case, workload = record.case, record.workload
         rows.append(SummaryRow(
             model=case.model,
@@ -102,6 +104,8 @@ def cells(row: SummaryRow) -> dict[str, str]:
 def render_summary(report: Report, out=None) -> None:
     out = out or console()
     rows = summary_rows(report)
+    if not rows and report.cases:  # micro-benchmarks only
+        return
     out.print(escape(f"ceilings: {describe(report.ceilings)}"))
     for model in dict.fromkeys(row.model for row in rows):
         table_rows = [cells(row) for row in rows if row.model == model]
@@ -118,7 +122,7 @@ def render_summary(report: Report, out=None) -> None:
 
 def render_distributed(report: Report, out=None) -> None:
     """Data-parallel figures: per-rank and global throughput, scaling efficiency, all-reduce bandwidth."""
-    records = [r for r in report.cases if r.case.world_size > 1 and r.status is Status.OK]
+    records = [r for r in report.cases if r.case.world_size > 1 and r.status is Status.OK and r.case.micro is None]
     rows = next((run.allreduce for r in report.cases for run in r.runs if run.allreduce), [])
     if not records and not rows:
         return
@@ -142,11 +146,13 @@ def render_distributed(report: Report, out=None) -> None:
         out.print(bandwidth)
 
 
-def render_outcome(outcome, prog: str) -> None:
+def render_outcome(outcome, prog: str, yardsticks: dict | None = None) -> None:
     """A finished (or stopped) run: each report's summary and path, the merged table of several
-    setups, and how to finish a stopped run."""
+    setups, and how to finish a stopped run. ``yardsticks``: report path -> its cases against the fleet."""
     import signal
     import sys
+
+    from bench.render.micro import render_micro
 
     if outcome.stopped_by is not None:
         print(f"\nstopped by {signal.Signals(outcome.stopped_by).name}: the run in progress was ended; "
@@ -154,6 +160,7 @@ def render_outcome(outcome, prog: str) -> None:
     for report, path in outcome.reports:
         render_summary(report)
         render_distributed(report)
+        render_micro(report, (yardsticks or {}).get(path))
         print(printable(f"report: {path}"))
     if len(outcome.reports) > 1:
         from bench.render.compare import render_merged

@@ -9,6 +9,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from bench import config
+from bench.results.micro import MICRO_MODE, MicroSpec, get_micro, is_micro, size_label
 from envcheck.capabilities import DeviceCapabilities
 from models.registry import LLM_INSTALL, REGISTRY, ModelSpec, get_model
 
@@ -35,7 +36,11 @@ class Case:
     dist_backend: str | None = None  # gloo or nccl when world_size > 1
 
     def __post_init__(self) -> None:
-        for name, value, valid in (("mode", self.mode, config.MODES), ("backend", self.backend, config.BACKENDS),
+        if is_micro(self.model) != (self.mode == MICRO_MODE):
+            raise ValueError(f"mode {MICRO_MODE!r} goes with a micro-benchmark's name, got {self.model!r} in mode "
+                             f"{self.mode!r}")
+        modes = (*config.MODES, MICRO_MODE) if self.mode == MICRO_MODE else config.MODES
+        for name, value, valid in (("mode", self.mode, modes), ("backend", self.backend, config.BACKENDS),
                                    ("precision", self.precision, config.PRECISIONS),
                                    ("device", self.device, ("cpu", "cuda")),
                                    ("data", self.data, config.DATA_SOURCES)):
@@ -50,6 +55,11 @@ class Case:
     @property
     def key(self) -> str:
         """The case's identity as one string: names it in tables and matches it across reports."""
+        if self.micro is not None:  # micro-mem-copy-4096MiB-cuda, micro-launch-cpu, micro-allreduce-16MiB-cpu-ddp2-gloo
+            parts = ["micro", self.model, size_label(self.micro, self.batch_size), self.device]
+            if self.world_size > 1:
+                parts.append(f"ddp{self.world_size}-{self.dist_backend}")
+            return "-".join(part for part in parts if part)
         parts = [self.model, self.mode, self.backend, self.precision, f"bs{self.batch_size}", self.device]
         if self.channels_last:
             parts.append("cl")
@@ -62,11 +72,19 @@ class Case:
     @property
     def group(self) -> str:
         """Cases comparable with each other: same workload, other backend or precision."""
+        if self.micro is not None:
+            return f"micro-{self.model}-{self.device}"
         return f"{self.model}-{self.mode}-bs{self.batch_size}-{self.device}"
 
     @property
-    def spec(self) -> ModelSpec:
-        return get_model(self.model)
+    def micro(self) -> MicroSpec | None:
+        """The micro-benchmark this case is (bench/results/micro.py), or None for a model case."""
+        return get_micro(self.model) if self.mode == MICRO_MODE else None
+
+    @property
+    def spec(self) -> ModelSpec | MicroSpec:
+        """The model's spec, or the micro-benchmark's (both say the ``unit`` their items count)."""
+        return self.micro or get_model(self.model)
 
     @property
     def items_per_step(self) -> int:
@@ -79,6 +97,8 @@ class Case:
 
 def unsupported_reason(case: Case, caps: DeviceCapabilities, packages: Mapping[str, str]) -> str | None:
     """Why ``case`` cannot run here (device, install, model), or None. Recorded as 'skipped'."""
+    if case.micro is not None:
+        return micro_unsupported_reason(case, caps)
     spec = case.spec
     if case.mode not in spec.modes:
         return f"{case.model} has no {case.mode} mode (its modes: {', '.join(spec.modes)})"
@@ -94,6 +114,18 @@ def unsupported_reason(case: Case, caps: DeviceCapabilities, packages: Mapping[s
         return support.reason
     if caps.kind == "cpu" and case.backend == "compile-reduce-overhead":
         return "reduce-overhead uses CUDA graphs, which need CUDA"
+    return None
+
+
+def micro_unsupported_reason(case: Case, caps: DeviceCapabilities, gpus: int | None = None) -> str | None:
+    """Why a micro-benchmark cannot run on this device (a host<->device copy on a CPU), or None. The GPU count
+    is the plan's to judge (bench/run/micro.py), since capabilities do not hold it."""
+    spec = case.micro
+    if caps.kind not in spec.devices:
+        return (f"not applicable on a {caps.kind.upper()}: {spec.name} measures a GPU "
+                f"({'its host-device link' if spec.name[:3] in ('h2d', 'd2h') else 'links between GPUs'})")
+    if gpus is not None and gpus < spec.min_gpus:
+        return f"needs {spec.min_gpus} GPUs or more; this machine has {gpus}"
     return None
 
 

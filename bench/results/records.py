@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.config import MAX_TIME_S, TimingRules
 from bench.results.cases import Case
+from bench.results.micro import MicroDetail
 from envcheck.load import CpuLoad, GpuLoad
 
 MIN_CLEAN_RUNS = 2  # quiet runs a case needs before noisy ones are set aside
@@ -148,6 +149,7 @@ class RunRecord:
     threads: int | None = None  # torch's intra-op threads
     workload: Workload | None = None
     noise: Noise | None = None
+    micro: MicroDetail | None = None  # a micro-benchmark's curve, link, peer matrix or corruption check
 
     def __post_init__(self) -> None:
         _finite_positive(self.round_s, "round times")

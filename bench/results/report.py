@@ -17,6 +17,8 @@ from typing import Any
 from bench import config
 from bench.config import TimingRules
 from bench.results.ceilings import Ceilings
+from bench.results.datasheets import datasheet_for
+from bench.results.limits import gpu_name, micro_figure
 from bench.results.records import CaseRecord, Status
 from envcheck.codec import DecodeError, from_jsonable, read_json, to_jsonable
 from envcheck.files import inside, json_text, write_atomic
@@ -332,6 +334,11 @@ def summary(report, record: CaseRecord) -> dict[str, Any]:
         "trainable_fraction": workload.trainable_fraction,
         "peak_memory_bytes": peak[0] if peak else None, "memory_kind": peak[1] if peak else None,
     })
+    if record.case.micro is not None and record.status is Status.OK:  # its figure, beside the GPU's datasheet
+        figure = micro_figure(record, datasheet_for(gpu_name(report)))
+        out["micro"] = {"figure": figure.value, "unit": figure.unit, "datasheet": figure.datasheet,
+                        "datasheet_figure": figure.datasheet_figure, "of_datasheet": figure.of_datasheet,
+                        "sku": figure.sku, "datasheet_verified": figure.verified}
     return out
 
 

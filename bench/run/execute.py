@@ -29,7 +29,7 @@ from bench.run import workdir
 from bench.run.distributed import run_distributed
 from bench.run.plan import Plan, Progress, SetupPlan, make_plan
 from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
-from bench.run.request import InvocationRequest
+from bench.run.request import InvocationRequest, Launch
 from envcheck.files import OutputError, inside
 from envcheck.files import describe as describe_os_error
 from envcheck.stamps import file_stamp
@@ -174,8 +174,8 @@ def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, 
     setup = setup_plan.setup
     progress.started(number, total, setup, case, index)
     job = CaseJob(case, plan.request.rules, index, job_options(plan), str(cache_dir(plan, setup, case)))
-    if case.world_size > 1:
-        record = run_distributed(runner, setup, job, plan.request.launch)
+    if case.world_size > 1:  # a data-parallel case of the launch, or a micro-benchmark's ranks (all-reduce)
+        record = run_distributed(runner, setup, job, plan.request.launch or Launch(case.world_size))
     else:
         # a fork server per round of the round-robin; the runs --until-decided adds share one
         record = run_in_worker(runner, setup, job, index if index < plan.request.runs_per_case else "added")

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from bench import config
 from bench.measure.jobs import CeilingJob, WorkerRequest
 from bench.results.cases import Case, expand, unsupported_reason
 from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
 from bench.results.records import RunRecord
 from bench.results.report import Invocation, SequentialDesign, Setup
+from bench.run.micro import micro_cases, micro_skip
 from bench.run.process import Runner, is_this_interpreter
 from bench.run.request import InvocationRequest, RequestError
 from envcheck.codec import from_jsonable
@@ -123,7 +125,9 @@ def resolve_device(requested: str, environment: Environment, who: str) -> str:
     return requested
 
 
-def plan_cases(request: InvocationRequest, device: str) -> list[Case]:
+def plan_cases(request: InvocationRequest, device: str, environment: Environment | None = None) -> list[Case]:
+    """The request's model cases (each also data-parallel with a launch), then its micro-benchmarks: those it
+    names, else its suite's (sized for this machine from ``environment``)."""
     cases = expand(request.suite_def, device, models=request.models, modes=request.modes,
                    backends=request.backends, precisions=request.precisions, batch_sizes=request.batch_sizes,
                    channels_last=request.channels_last, data=request.data)
@@ -133,6 +137,9 @@ def plan_cases(request: InvocationRequest, device: str) -> list[Case]:
         ddp = [(case, case.sibling(world_size=launch.world_size, dist_backend=backend)) for case in cases]
         # the other nodes only join the data-parallel launches; node 0 measures the references and reports
         cases = [c for single, parallel in ddp for c in ((single, parallel) if launch.node_rank == 0 else (parallel,))]
+    micro = request.micro if request.micro is not None else request.suite_def.micro
+    if micro and environment is not None and (launch is None or launch.node_rank == 0):
+        cases += micro_cases(micro, device, environment)
     return cases
 
 
@@ -141,6 +148,10 @@ def skips(request: InvocationRequest, cases: list[Case], environment: Environmen
     caps = environment.facts.capabilities(device)
     skipped, emulated = {}, []
     for case in cases:
+        if case.micro is not None:
+            if reason := micro_skip(case, environment):
+                skipped[case.key] = reason
+            continue
         reason = unsupported_reason(case, caps, environment.facts.packages)
         support = caps.support(case.precision)
         if reason is None and not support.native:
@@ -184,11 +195,12 @@ def make_plan(request: InvocationRequest, runner: Runner, progress: Progress) ->
         check_data_support(request, environment, who)
         check_rank_count(request, environment, device)
         if cases is None:
-            cases = plan_cases(request, device)
+            cases = plan_cases(request, device, environment)
         elif cases[0].device != device:
             raise RequestError(f"setups resolve to different devices ({cases[0].device} and {device}); pass --device")
         skipped, emulated = skips(request, cases, environment, device)
-        precisions = sorted({c.precision for c in cases if c.key not in skipped})
+        precisions = sorted({c.precision for c in cases if c.key not in skipped and c.micro is None}
+                            | set(config.MICRO_CEILINGS[device] if request.suite == "micro" else ()))
         ceilings = ceilings_for(runner, request, setup, environment, device, precisions, progress)
         setups.append(SetupPlan(setup, environment, device, ceilings, skipped, emulated))
     return Plan(request, cases, setups, str(runner.work_dir), now_iso())
@@ -224,6 +236,6 @@ def list_cases(request: InvocationRequest) -> list[tuple[str, str | None]]:
         setup = request.all_setups[0]
         environment = snapshot_of(Runner(Path(folder), fork=False), setup)  # one job: no server to amortise
     device = resolve_device(request.device, environment, "")
-    cases = plan_cases(request, device)
+    cases = plan_cases(request, device, environment)
     skipped, _ = skips(request, cases, environment, device)
     return [(case.key, skipped.get(case.key)) for case in cases]

@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import config
 from bench.config import RequestError
 from bench.results.cases import check_axes
+from bench.results.micro import parse_micro
 from bench.results.report import Setup
 from envcheck.files import OutputError, check_output_dir
 from models.llm import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
@@ -134,6 +135,8 @@ class InvocationRequest:
     until_decided: bool = False  # after the planned runs, add runs to undecided cases (rule 14)
     budget_min: float = config.UNTIL_DECIDED_BUDGET_MIN  # minutes of added runs at most
     fail_above: float | None = None  # percent: the threshold --until-decided decides at (as compare's)
+    micro: tuple[str, ...] | None = None  # micro-benchmarks (NAME or NAME:SIZE) besides the model cases, instead of
+    # the suite's own micro list (the micro suite's: every one)
     argv: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -189,6 +192,7 @@ class InvocationRequest:
         if not (math.isfinite(self.budget_min) and self.budget_min >= 0):
             errors.append(f"--budget must be a finite number of minutes >= 0, got {self.budget_min}")
         errors += filter(None, [config.fail_above_error(self.fail_above)])
+        errors += micro_errors(self.micro)
         if self.until_decided and self.launch is not None:
             errors.append("--until-decided does not extend data-parallel runs (no --nproc-per-node)")
         return errors + self.setup_errors()
@@ -278,6 +282,19 @@ class InvocationRequest:
 
 
 REQUEST_FIELDS = {field.name for field in dataclasses.fields(InvocationRequest)} - {"argv"}
+
+
+def micro_errors(names: tuple[str, ...] | None) -> list[str]:
+    """Each micro-benchmark name that is not one (bench/results/micro.py), or a size it cannot take."""
+    if names is not None and not names:
+        return ["--micro is empty; expected a comma list of micro-benchmarks (NAME or NAME:SIZE)"]
+    errors = []
+    for name in names or ():
+        try:
+            parse_micro(name)
+        except ValueError as error:
+            errors.append(f"--micro: {error}")
+    return errors
 
 
 def resolve_python(name: str) -> str:
