@@ -15,6 +15,7 @@ import datetime
 from pathlib import Path
 
 from bench import config
+from bench.render.common import seconds
 from bench.render.history import describe_differences, heading
 from bench.render.plots import _pyplot
 from bench.store.history import Series, SeriesChange, software_changes
@@ -72,8 +73,8 @@ def draw_panel(ax, panel: Panel) -> None:
     for number, change in enumerate(panel.changes):
         x = when(change.point.started)
         ax.axvline(x, color="tab:red", linestyle="--", linewidth=1.2, label="change point" if number == 0 else None)
-        ax.annotate(f"{change.magnitude:+.1%}", (x, change.after_s), xytext=(4, 4), textcoords="offset points",
-                    color="tab:red", fontsize=8)
+        ax.annotate(f"{change.magnitude:+.1%}", (x, change.after_s), xytext=(-6, 8), textcoords="offset points",
+                    color="tab:red", fontsize=8, ha="right")
         ax.hlines([change.before_s], when(change.previous.started), x, color="tab:red", linewidth=0.8, alpha=0.6)
         ax.hlines([change.after_s], x, when(measured[-1].started), color="tab:red", linewidth=0.8, alpha=0.6)
     for number, (index, differences) in enumerate(software_changes(one)):
@@ -83,10 +84,14 @@ def draw_panel(ax, panel: Panel) -> None:
         ax.annotate(printable(describe_differences(differences)), (x, 1), xycoords=("data", "axes fraction"),
                     xytext=(2, -4), textcoords="offset points", rotation=90, va="top", fontsize=7,
                     color="tab:green")
+    from matplotlib.ticker import FuncFormatter
+
     ax.set_yscale("log")
-    ax.set_ylabel("step time (s, log)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: seconds(value)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: seconds(value)))
+    ax.set_ylabel("step time (log scale)")
     ax.set_title(printable(heading(one)), fontsize=9, loc="left")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="best", framealpha=0.8)
     ax.grid(True, which="both", alpha=0.3)
 
 

@@ -88,7 +88,6 @@ def execute(request: InvocationRequest, progress: Progress, judge: Judge | None 
             shutil.rmtree(work_dir, ignore_errors=True)
             return Outcome([], runner.supervisor.stopped_by, None)
         journal = create_journal(request, plan)
-        listener = begin_listening(plan, [], listener)
         return run_plan(plan, journal, [], runner, progress, judge, listener)
 
 
@@ -121,7 +120,7 @@ def resume(path: Path, progress: Progress, listener: Listener | None = None) -> 
         raise
     progress.note(f"resuming {path}: {len(entries)} of {plan.slot_count()} runs already recorded")
     with Runner(Path(plan.work_dir)) as runner, stop_on_signals(runner.supervisor):
-        return run_plan(plan, journal, entries, runner, progress, None, begin_listening(plan, entries, listener))
+        return run_plan(plan, journal, entries, runner, progress, None, listener)
 
 
 def check_entries(path: Path, plan: Plan, entries: list[Entry]) -> None:
@@ -144,8 +143,10 @@ class JournalFull(Exception):
 
 def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
              judge: Judge | None = None, listener: Listener | None = None) -> Outcome:
-    """Run what the journal lacks, holding its lock until the reports are written."""
+    """Run what the journal lacks, holding its lock until the reports are written; the listener hears first of
+    the start and of the runs the journal holds (a --resume's)."""
     try:
+        listener = begin_listening(plan, entries, listener)
         return run_slots(plan, journal, entries, runner, progress, judge, listener)
     finally:
         journal.release()

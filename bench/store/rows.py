@@ -39,9 +39,13 @@ def utc_text(stamp: str) -> str:
 
 
 def invocation_key(report: Report) -> str:
+    """The report's key: its invocation's start, its creation, its hardware and setup, and its invocation's id
+    when it has one (nodes of one hardware started and ended in the same seconds are told apart by it; a report
+    without an id keeps the key it had before ids)."""
     invocation = report.invocation
-    return digest("invocation", invocation.started, report.created, report.fingerprint.id, invocation.setup.label,
-                  invocation.label)
+    parts = ["invocation", invocation.started, report.created, report.fingerprint.id, invocation.setup.label,
+             invocation.label]
+    return digest(*parts, invocation.id) if invocation.id else digest(*parts)
 
 
 def start_key(report: Report) -> str:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from bench.results.journal import Entry
 from bench.results.report import Report
@@ -38,7 +37,10 @@ from bench.store.writer import (
 )
 from envcheck.stamps import now_iso
 
-FAILURES = (SQLAlchemyError, StoreError, OSError)
+# What stops the streaming instead of the run: the database's errors, and anything else raised while writing to it
+# (a listener must not raise into execute: the journal and the reports are what count, and the line that says how
+# to upload them later names the error's type and first line)
+FAILURES = (Exception,)  # SQLAlchemyError, StoreError, OSError, and the unforeseen
 
 
 def begin_invocation(connection, report: Report, kind: str) -> int:

@@ -74,6 +74,7 @@ def test_the_figure_shows_medians_runs_the_change_point_and_the_software_change(
     plt.close(fig)
 
 
+@pytest.mark.slow  # the whole command and a PNG drawn twice: ~1.5 s, over the fast phase's budget
 def test_history_plot_writes_the_png_and_names_it(tmp_path, db, capsys):
     out = tmp_path / "series.png"
     assert bench(["history", reports.case().key, "--db", str(db), "--plot", str(out)]) == 0
