@@ -40,26 +40,39 @@ def database_url(args):
         raise UsageError(str(error)) from None
 
 
-def record(url, reports, kind: str = "run", verdict=None, env_report=None) -> None:
-    """Record finished reports beside their JSON (a failure says how to upload later; the run's exit stays)."""
-    if url is None or not reports:
-        return
+def open_listener(url, kind: str = "run"):
+    """The results database's listener of an invocation, which streams each run into it as it finishes
+    (bench/store/stream.py); None with --no-db, or without the database's packages (finish_recording says so)."""
+    if url is None:
+        return None
     try:
-        from bench.store.recorder import record_reports
-    except ModuleNotFoundError as error:  # an environment without the database's packages: the report stays
-        paths = " ".join(str(path) for _, path in reports)
-        print(printable(f"results database: not recorded (missing package {error.name!r}: pip install sqlalchemy "
-                        f"alembic); upload it later with `python -m bench db import {paths}`"))
+        from bench.store.stream import StreamRecorder
+    except ModuleNotFoundError:
+        return None
+    return StreamRecorder(url, kind)
+
+
+def finish_recording(listener, url, paths, verdict=None, env_report=None) -> None:
+    """Complete the streamed invocation with its reports (a failure says how to upload later; the exit stays)."""
+    if url is None:
         return
-    for line in record_reports(url, reports, kind, verdict, env_report).lines:
+    if listener is None:
+        try:
+            from bench.store.stream import StreamRecorder  # noqa: F401
+        except ModuleNotFoundError as error:  # an environment without the database's packages: the report stays
+            names = " ".join(str(path) for path in paths) or "REPORT"
+            print(printable(f"results database: not recorded (missing package {error.name!r}: pip install "
+                            f"sqlalchemy alembic); upload it later with `python -m bench db import {names}`"))
+        return
+    for line in listener.complete(verdict, env_report):
         print(printable(line))
 
 
-def finish_invocation(outcome, url=None) -> int:
+def finish_invocation(outcome, url=None, listener=None) -> int:
     from bench.render.run import render_outcome
 
     render_outcome(outcome, PROG)
-    record(url, outcome.reports)
+    finish_recording(listener, url, [path for _, path in outcome.reports])
     if outcome.stopped_by is not None:
         return 128 + outcome.stopped_by
     return EXIT_FAIL if outcome.broken or outcome.error else EXIT_OK
@@ -75,8 +88,9 @@ def cmd_run(args) -> int:
 
     url = database_url(args)
     if args.resume is not None:
+        listener = open_listener(url)
         try:
-            return finish_invocation(resume(args.resume, PrintProgress()), url)
+            return finish_invocation(resume(args.resume, PrintProgress(), listener), url, listener)
         except (JournalError, WorkDirError) as error:
             raise UsageError(str(error)) from None
     request = InvocationRequest.from_args(args)
@@ -87,7 +101,8 @@ def cmd_run(args) -> int:
         for key, reason in list_cases(request):
             print(key + (f"  (skipped: {reason})" if reason else ""))
         return EXIT_OK
-    return finish_invocation(execute(request, PrintProgress()), url)
+    listener = open_listener(url)
+    return finish_invocation(execute(request, PrintProgress(), listener=listener), url, listener)
 
 
 def load(paths: list[Path]):
@@ -245,8 +260,9 @@ def cmd_validate(args) -> int:
     url = database_url(args)
     request = ValidateRequest(InvocationRequest.from_args(args), args.baseline, args.baselines or BASELINES,
                               args.fail_above, args.record, args.junit_xml)
-    result = validate(request, PrintProgress())
-    record_validation(url, request, result)
+    listener = open_listener(url, "validate")
+    result = validate(request, PrintProgress(), listener)
+    record_validation(url, request, result, listener)
     if result.recorded:
         print(printable(f"validate: recorded {result.recorded}"))
     elif result.not_recorded:
@@ -257,24 +273,17 @@ def cmd_validate(args) -> int:
     return result.decision.exit_code
 
 
-def record_validation(url, request, result) -> None:
-    """validate's report and verdict into the results database (its report is on disk already)."""
-    if url is None or result.report_path is None:
-        return
-    from bench.results.report import Report, ReportError
+def record_validation(url, request, result, listener) -> None:
+    """Complete validate's streamed invocation with its report and verdict (its report is on disk already); a
+    validate stopped before its verdict is completed with its partial report, as interrupted."""
+    if listener is None or not listener.reports or result.report_path is None:
+        return finish_recording(listener, url, [result.report_path] if result.report_path else [])
+    from bench.store.recorder import Verdict
 
-    try:
-        report = Report.load(result.report_path)
-    except ReportError as error:
-        print(printable(f"results database: not recorded ({error})"))
-        return
-    try:
-        from bench.store.recorder import Verdict
-    except ModuleNotFoundError:
-        return record(url, [(report, result.report_path)])  # it says which package is missing
+    report = listener.reports[0][0]
     verdict = Verdict(result.decision.name, result.decision.exit_code, result.decision.line,
                       request.threshold(report.device), str(request.baseline_location(report.fingerprint.id)))
-    record(url, [(report, result.report_path)], "validate", verdict, result.env_report)
+    finish_recording(listener, url, [result.report_path], verdict, result.env_report)
     mention_recent_changes(url, report)
 
 
@@ -346,11 +355,12 @@ def cmd_db(args) -> int:
         print(printable(f"imported {len(summary.stored)} file(s) into {display(engine.url)}, "
                         f"{len(summary.already)} already there, {len(summary.refused)} refused"))
         return EXIT_FAIL if summary.refused else EXIT_OK
-    written, refused = export_reports(engine, args.out)
+    written, refused, running = export_reports(engine, args.out)
     for key, reason in refused:
         print(printable(f"not exported: invocation {key[:16]}: {reason}"))
     refusals = f", {len(refused)} refused" if refused else ""
-    print(printable(f"exported {len(written)} report(s) to {args.out}{refusals}"))
+    unfinished = f", {running} still running (no report yet)" if running else ""
+    print(printable(f"exported {len(written)} report(s) to {args.out}{refusals}{unfinished}"))
     return EXIT_FAIL if refused else EXIT_OK
 
 
@@ -360,6 +370,14 @@ def cmd_history(args) -> int:
 
     if not (args.case or args.machine):
         raise UsageError("history needs a case key or --machine FINGERPRINT (see `python -m bench run --list`)")
+    if args.plot is not None:  # before the database: a missing matplotlib or a bad path costs nothing
+        from bench.render.history_plot import check_plot_path
+        from envcheck.files import OutputError
+
+        try:
+            check_plot_path(args.plot)
+        except OutputError as error:
+            raise UsageError(str(error)) from None
     engine = open_database(args)
     found = series(engine, Query(args.case, args.machine, args.since))
     if not found:
@@ -367,12 +385,29 @@ def cmd_history(args) -> int:
                                           args.machine and f"machine {args.machine}"]))
         raise UsageError(f"no results for {what}" + (f" since {args.since}" if args.since else "")
                          + " in the database; record some with `python -m bench run` or `python -m bench db import`")
+    changes = {one.history_key: series_changes(one) for one in found}
     if args.changes:
-        render_changes([change for one in found for change in series_changes(one)], len(found))
-        return EXIT_OK
-    for one in found:
-        render_series(one, series_changes(one))
+        render_changes([change for one in found for change in changes[one.history_key]], len(found))
+    else:
+        for one in found:
+            render_series(one, changes[one.history_key])
+    if args.plot is not None:
+        plot_history(args.plot, engine, found, changes)
     return EXIT_OK
+
+
+def plot_history(path, engine, found, changes) -> None:
+    from bench.render.history_plot import Panel, write_history_plot
+    from bench.store.history import run_steps
+    from envcheck.files import OutputError
+
+    panels = [Panel(one, changes[one.history_key], run_steps(engine, one)) for one in found]
+    try:
+        shown = write_history_plot(path, panels)
+    except OutputError as error:
+        raise UsageError(str(error)) from None
+    of = f" (the first {shown} of {len(found)} series)" if shown < len(found) else ""
+    print(printable(f"history: wrote {path}{of}"))
 
 
 def cmd_micro(args) -> int:
@@ -384,8 +419,9 @@ def cmd_micro(args) -> int:
     from bench.run.request import InvocationRequest
 
     url = database_url(args)
-    outcome = execute(InvocationRequest.from_args(args, suite="micro"), PrintProgress())
-    record(url, outcome.reports)
+    listener = open_listener(url)
+    outcome = execute(InvocationRequest.from_args(args, suite="micro"), PrintProgress(), listener=listener)
+    finish_recording(listener, url, [path for _, path in outcome.reports])
     render_outcome(outcome, PROG, micro_yardsticks(url, outcome.reports))
     if outcome.stopped_by is not None:
         return 128 + outcome.stopped_by
@@ -402,13 +438,13 @@ def micro_yardsticks(url, reports) -> dict:
         from bench.store.database import StoreError, open_engine
         from bench.store.fleet import yardsticks
     except ModuleNotFoundError:
-        return {}  # record() has said which package is missing
+        return {}  # finish_recording() has said which package is missing
     try:
         engine = open_engine(url)
         found = {path: yardsticks(engine, report) for report, path in reports}
         engine.dispose()
     except (StoreError, SQLAlchemyError):
-        return {}  # record() has said what is wrong with the database
+        return {}  # finish_recording() has said what is wrong with the database
     return found
 
 

@@ -201,6 +201,10 @@ def build_parser() -> OneLineParser:
     history.add_argument("--since", type=iso_date, metavar="DATE", help="invocations started on or after this "
                          "ISO date or time (UTC)")
     history.add_argument("--changes", action="store_true", help="list the change points of each series instead")
+    history.add_argument("--plot", type=Path, metavar="FILE.png",
+                         help=f"also draw each series (the first {config.HISTORY_PLOT_MAX_SERIES}) into this PNG: log "
+                              "median step times with their runs' spread, change points and software changes "
+                              "marked; needs matplotlib (pip install 'torchrig[plot]')")
     add_db_options(history, writes=False)
 
     db = commands.add_parser("db", help="the results database: import, export, upgrade")

@@ -232,6 +232,7 @@ CHANGE_MIN_SEGMENT = 5
 CHANGE_PENALTY_FACTOR = 3.0
 HISTORY_BASELINE_INVOCATIONS = 10  # compare --baseline-from-history: the last N invocations on this hardware...
 HISTORY_RECENT_INVOCATIONS = 10  # validate mentions change points among each series' last N invocations
+HISTORY_PLOT_MAX_SERIES = 8  # bench history --plot: one panel per series, the first N (a machine has many)
 
 class RequestError(ValueError):
     """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and

@@ -1,4 +1,9 @@
-"""`python -m envcheck`: exit 0 when nothing FAILs, 1 when something does, 2 on bad usage."""
+"""`python -m envcheck`: exit 0 when nothing FAILs, 1 when something does, 2 on bad usage.
+
+The report is also recorded in torchrig's results database (--db, else TORCHRIG_DB, else the embedded SQLite file
+bench uses; --no-db skips it). That is the one place envcheck uses bench: imported here, inside the functions
+that need it, and only when there is a database (envcheck's own modules never import bench, and envcheck runs
+where bench's dependencies are missing)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from envcheck.junit import TestCase, check_junit_path, write_junit
 from envcheck.records import Status
 from envcheck.render import render
 from envcheck.report import TOOL, EnvReport, build_report
+from envcheck.text import printable
 
 
 def parse_args(argv: list[str] | None):
@@ -26,7 +32,12 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--require-cuda", action="store_true", help="FAIL when no CUDA device is usable")
     parser.add_argument("--min-torch", default=DEFAULT_MIN_TORCH, metavar="VERSION",
                         help=f"oldest acceptable torch (default {DEFAULT_MIN_TORCH})")
+    parser.add_argument("--db", metavar="URL",
+                        help=f"results database to record the report in: a SQLite file or postgresql://USER@HOST/DB "
+                             f"(default $TORCHRIG_DB if set, else {DB_DEFAULT}, bench's)")
+    parser.add_argument("--no-db", action="store_true", help="do not record the report in the results database")
     args = parser.parse_args(argv)
+    args.database = database_url(args)
     if len(parse_version(args.min_torch)) < 2:
         raise UsageError(f"--min-torch expects a version like 2.1, got {args.min_torch!r}")
     try:  # before the checks run: a bad path is found in a second, not after a minute
@@ -37,6 +48,42 @@ def parse_args(argv: list[str] | None):
     except OutputError as error:
         raise UsageError(str(error)) from None
     return args
+
+
+DB_DEFAULT = "results/torchrig.db"  # bench/config.py's DB_DEFAULT (tests/unit/test_architecture.py checks it)
+MISSING = "missing"  # database_url: a database is asked for, but bench's database packages are not installed
+
+
+def database_url(args):
+    """The results database's URL, None with --no-db, or MISSING (then record says so); a value that is no
+    database is a usage error before any check runs."""
+    if args.no_db and not args.db:
+        return None
+    try:
+        from bench.store.recorder import envcheck_database
+    except ModuleNotFoundError as error:
+        args.missing = error.name
+        return MISSING
+    try:
+        return envcheck_database(args.db, args.no_db)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def record(args, report: EnvReport) -> None:
+    """The report into the results database; a database down or failing costs one line that says how to
+    upload the report later (the exit code stays the checks')."""
+    if args.database is None:
+        return
+    if args.database == MISSING:
+        print(printable(f"envcheck: results database: not recorded (missing package {args.missing!r}: pip install "
+                        "sqlalchemy alembic)" + (f"; upload it later with `python -m bench db import {args.json}`"
+                                                 if args.json else "")))
+        return
+    from bench.store.recorder import record_envcheck
+
+    for line in record_envcheck(args.database, report, args.json).lines:
+        print(printable(line))
 
 
 def junit_cases(report: EnvReport) -> list[TestCase]:
@@ -67,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"envcheck: wrote {args.junit_xml}")
     except OutputError as error:
         exit_usage("envcheck", error)
+    record(args, report)
     return EXIT_FAIL if report.verdict is Status.FAIL else EXIT_OK
 
 

@@ -45,6 +45,7 @@ class Server:
     bin: Path
     data: Path
     port: int
+    options: str = ""  # pg_ctl start -o: the port, socket folder, listen address and durability settings
 
     @property
     def url(self) -> str:
@@ -60,6 +61,14 @@ class Server:
         finally:
             shutil.rmtree(self.data, ignore_errors=True)
 
+    def halt(self) -> None:
+        """Shut the server down, keeping its data (an outage: ``restart`` brings it back on the same port)."""
+        self.run("pg_ctl", "stop", "-D", str(self.data / "db"), "-m", "fast", "-w")
+
+    def restart(self) -> None:
+        self.run("pg_ctl", "start", "-D", str(self.data / "db"), "-w", "-t", "60", "-l", str(self.data / "log"),
+                 "-o", self.options, timeout=90)
+
     def create_database(self, name: str) -> str:
         self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SERVER_USER, name)
         return self.url.rsplit("/", 1)[0] + f"/{name}"
@@ -71,14 +80,13 @@ def start(bin_dir: Path, *, durable: bool = False) -> Server:
     if os.geteuid() == 0:
         shutil.chown(data, SERVER_USER)
     server = Server(bin_dir, data, free_port())
+    server.options = f"-p {server.port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=64"
+    if not durable:
+        server.options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     try:
         server.run("initdb", "-D", str(data / "db"), "-U", SERVER_USER, "--auth=trust", "-E", "UTF8", "--no-sync",
                    timeout=120)
-        options = f"-p {server.port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=64"
-        if not durable:
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        server.run("pg_ctl", "start", "-D", str(data / "db"), "-w", "-t", "60", "-l", str(data / "log"),
-                   "-o", options, timeout=90)
+        server.restart()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         log = (data / "log").read_text(errors="replace") if (data / "log").exists() else ""
         shutil.rmtree(data, ignore_errors=True)

@@ -93,6 +93,9 @@ class Invocation:
     started: str
     distributed: dict[str, Any] | None = None  # the torchrun launch of data-parallel cases
     sequential: SequentialDesign | None = None  # replicated until decided: how its looks were planned
+    # random, made when it was planned and kept by --resume (its journal's plan holds it): the results database
+    # finds the invocation's row by it, from its start to its report ("" in reports before it)
+    id: str = ""
 
 
 @dataclasses.dataclass

@@ -7,7 +7,8 @@ report per setup. With --until-decided (rule 14), once the planned runs are done
 runs, the case closest to a decision first, one interleaved pair (A B or B A; one run against a baseline set)
 per case and look, until each is decided, reaches the sequential design's last look (bench/analysis/sequential.py) or
 the budget is spent; these runs are journaled like the others, their indices continuing after the planned
-ones, so that --resume finishes them too. Nothing here prints: the caller passes a Progress that does.
+ones, so that --resume finishes them too. Nothing here prints: the caller passes a Progress that does, and may
+pass a Listener (the results database) that keeps each run as it is journaled.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bench.results.records import CaseRecord, RunRecord, Status
 from bench.results.report import Report, Setup
 from bench.run import workdir
 from bench.run.distributed import run_distributed
-from bench.run.plan import Plan, Progress, SetupPlan, make_plan
+from bench.run.plan import Listener, Plan, Progress, SetupPlan, make_plan
 from bench.run.process import Runner, decoded_record, lost_record, stop_on_signals
 from bench.run.request import InvocationRequest, Launch
 from envcheck.files import OutputError, inside
@@ -70,9 +71,11 @@ def create_journal(request: InvocationRequest, plan: Plan) -> Journal:
 Judge = Callable[[list[Report]], list[Comparison]]
 
 
-def execute(request: InvocationRequest, progress: Progress, judge: Judge | None = None) -> Outcome:
+def execute(request: InvocationRequest, progress: Progress, judge: Judge | None = None,
+            listener: Listener | None = None) -> Outcome:
     """Plan, journal and run a request; the reports are written even when a signal stops it. ``judge`` decides
-    which cases --until-decided extends (default: the two setups compared with each other)."""
+    which cases --until-decided extends (default: the two setups compared with each other); ``listener`` hears
+    of the start, each journaled run and the reports."""
     request.check_disk()
     invocation_id = secrets.token_hex(8)
     work_dir = workdir.create(invocation_id)
@@ -86,10 +89,20 @@ def execute(request: InvocationRequest, progress: Progress, judge: Judge | None 
             shutil.rmtree(work_dir, ignore_errors=True)
             return Outcome([], runner.supervisor.stopped_by, None)
         journal = create_journal(request, plan)
-        return run_plan(plan, journal, [], runner, progress, judge)
+        return run_plan(plan, journal, [], runner, progress, judge, listener)
 
 
-def resume(path: Path, progress: Progress) -> Outcome:
+def begin_listening(plan: Plan, entries: list[Entry], listener: Listener | None) -> Listener | None:
+    """Tell the listener the invocation began (an empty report per setup); None on a node that writes no report
+    (node 0 writes a multi-node run's)."""
+    launch = plan.request.launch
+    if listener is None or (launch is not None and launch.node_rank != 0):
+        return None
+    listener.begun([build_report(plan, s, [], False, 0.0) for s in plan.setups], entries)
+    return listener
+
+
+def resume(path: Path, progress: Progress, listener: Listener | None = None) -> Outcome:
     """Finish the runs a journal has not recorded, then write the report(s). Its work folder is used (and
     removed at the end) only if it is the run's own (WorkDirError otherwise, before anything runs)."""
     journal, plan, entries = Journal.open(path, Plan, lock=True)
@@ -108,7 +121,7 @@ def resume(path: Path, progress: Progress) -> Outcome:
         raise
     progress.note(f"resuming {path}: {len(entries)} of {plan.slot_count()} runs already recorded")
     with Runner(Path(plan.work_dir)) as runner, stop_on_signals(runner.supervisor):
-        return run_plan(plan, journal, entries, runner, progress)
+        return run_plan(plan, journal, entries, runner, progress, None, listener)
 
 
 def check_entries(path: Path, plan: Plan, entries: list[Entry]) -> None:
@@ -130,16 +143,18 @@ class JournalFull(Exception):
 
 
 def run_plan(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
-             judge: Judge | None = None) -> Outcome:
-    """Run what the journal lacks, holding its lock until the reports are written."""
+             judge: Judge | None = None, listener: Listener | None = None) -> Outcome:
+    """Run what the journal lacks, holding its lock until the reports are written; the listener hears first of
+    the start and of the runs the journal holds (a --resume's)."""
     try:
-        return run_slots(plan, journal, entries, runner, progress, judge)
+        listener = begin_listening(plan, entries, listener)
+        return run_slots(plan, journal, entries, runner, progress, judge, listener)
     finally:
         journal.release()
 
 
 def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
-              judge: Judge | None = None) -> Outcome:
+              judge: Judge | None = None, listener: Listener | None = None) -> Outcome:
     started = time.perf_counter()
     done = {(e.setup, e.case, e.record.index) for e in entries}
     total = plan.slot_count()
@@ -149,15 +164,19 @@ def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner
             if (setup_plan.setup.label, case.key, index) in done:
                 continue
             if runner.supervisor.stopped_by is not None or not run_one(plan, journal, entries, runner, progress,
-                                                                       setup_plan, case, index, number, total):
+                                                                       setup_plan, case, index, number, total,
+                                                                       listener):
                 break
         recorded = {(e.setup, e.case, e.record.index) for e in entries}
         complete = all(slot in recorded for slot in ((s.setup.label, c.key, i) for s, c, i in plan.slots()))
         if complete and plan.request.until_decided and runner.supervisor.stopped_by is None:
-            complete = until_decided(plan, journal, entries, runner, progress, judge or setups_judge(plan.request))
+            complete = until_decided(plan, journal, entries, runner, progress, judge or setups_judge(plan.request),
+                                     listener)
     except JournalFull as failure:
         error, complete = str(failure), False
     reports = write_reports(plan, entries, not complete, time.perf_counter() - started)
+    if listener is not None:
+        listener.reports_written(reports)
     if complete and reports is not None:
         journal.remove()
         workdir.remove_if_ours(plan.work_dir, plan.invocation_id)
@@ -168,7 +187,8 @@ def run_slots(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner
 
 
 def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
-            setup_plan: SetupPlan, case: Case, index: int, number: int, total: int) -> bool:
+            setup_plan: SetupPlan, case: Case, index: int, number: int, total: int,
+            listener: Listener | None = None) -> bool:
     """One run of one case, journaled; False when the run is stopping (a signal killed the worker)."""
 
     setup = setup_plan.setup
@@ -190,6 +210,8 @@ def run_one(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, 
         raise JournalFull(f"cannot append to the journal {journal.path}: {describe_os_error(failure)}; the runs "
                           f"recorded before are kept there: free space, then `python -m bench run --resume "
                           f"{journal.path}`") from None
+    if listener is not None:
+        listener.run_finished(entry)
     return True
 
 
@@ -205,7 +227,7 @@ def setups_judge(request: InvocationRequest) -> Judge:
 
 
 def until_decided(plan: Plan, journal: Journal, entries: list[Entry], runner: Runner, progress: Progress,
-                  judge: Judge) -> bool:
+                  judge: Judge, listener: Listener | None = None) -> bool:
     """Add runs to the undecided cases, closest to a decision first, one pair (a run per setup) per case and
     look, until every case is decided or at its last look, or the budget is spent. True when it ended without
     a signal (the reports are complete)."""
@@ -248,7 +270,7 @@ def until_decided(plan: Plan, journal: Journal, entries: list[Entry], runner: Ru
             order = behind or (pair if index % 2 == 0 else pair[::-1])
             for setup_plan in order:
                 if not run_one(plan, journal, entries, runner, progress, setup_plan, cases[row.key], index,
-                               len(entries) + 1, plan.slot_count()):  # past the planned total: an added run
+                               len(entries) + 1, plan.slot_count(), listener):  # past the planned total: added
                     return False
             added += 1
         looks += 1

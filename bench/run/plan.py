@@ -15,8 +15,9 @@ from bench import config
 from bench.measure.jobs import CeilingJob, WorkerRequest
 from bench.results.cases import Case, expand, unsupported_reason
 from bench.results.ceilings import Ceilings, cache_key, cached, describe, store
+from bench.results.journal import Entry
 from bench.results.records import RunRecord
-from bench.results.report import Invocation, SequentialDesign, Setup
+from bench.results.report import Invocation, Report, SequentialDesign, Setup
 from bench.run.micro import micro_cases, micro_skip
 from bench.run.process import Runner, is_this_interpreter
 from bench.run.request import InvocationRequest, RequestError
@@ -34,6 +35,21 @@ class Progress(Protocol):
     def note(self, text: str) -> None: ...
     def started(self, number: int, total: int, setup: Setup, case: Case, index: int) -> None: ...
     def finished(self, record: RunRecord) -> None: ...
+
+
+class Listener(Protocol):
+    """Who keeps an invocation as it goes, beside its journal (the results database: bench/store/stream.py).
+    Called from the orchestrating process; it must not raise (a listener that fails stops listening, and the
+    run goes on: the journal and the reports are what count)."""
+
+    def begun(self, reports: list[Report], entries: list[Entry]) -> None:
+        """The invocation started (or resumed): an empty report per setup, and the runs its journal holds."""
+
+    def run_finished(self, entry: Entry) -> None:
+        """A run finished and is in the journal."""
+
+    def reports_written(self, reports: list[tuple[Report, Path]] | None) -> None:
+        """The reports are on disk (None: the disk refused them; every finished run is in the journal)."""
 
 
 @dataclasses.dataclass
@@ -69,7 +85,7 @@ class Plan:
                        interrupted=interrupted, wall_s=round(wall_s, 3), rules=request.rules,
                        runs=request.runs_per_case if runs is None else runs, setup=setup, started=self.started,
                        distributed=dataclasses.asdict(request.launch) if request.launch else None,
-                       sequential=self.design if request.until_decided else None)
+                       sequential=self.design if request.until_decided else None, id=self.invocation_id)
 
     def slots(self) -> Iterator[tuple[SetupPlan, Case, int]]:
         """Round-robin: run r of every case before run r+1; setups alternate in order (ABAB, BABA).

@@ -174,8 +174,9 @@ class Validation:
     env_report: object | None = None  # envcheck's EnvReport of this validate (the results database keeps it)
 
 
-def validate(request: ValidateRequest, progress) -> Validation:
-    """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready."""
+def validate(request: ValidateRequest, progress, listener=None) -> Validation:
+    """envcheck, the suite, the comparison; ``progress.show`` renders each part as it is ready; ``listener``
+    (bench/run/plan.py's Listener) keeps the invocation as it goes."""
     from bench.analysis.baselines import coverage, record, recordable, recorded_runs, set_drift
     from bench.analysis.compare import compare_reports
     from bench.run.execute import execute
@@ -203,7 +204,7 @@ def validate(request: ValidateRequest, progress) -> Validation:
                       f"fewer than {config.MIN_BASELINE_RUNS} recorded invocations") + "); measuring the planned "
                       "runs only")
         judge = lambda reports: []  # noqa: E731
-    outcome = execute(request.invocation, progress, judge)
+    outcome = execute(request.invocation, progress, judge, listener)
     if outcome.stopped_by is not None:  # a partial run is no verdict about the machine, and no baseline
         where = f"; what finished is in {outcome.journal}" if outcome.journal else ""
         return Validation(Decision("stopped", f"validate: stopped by signal {outcome.stopped_by} before its verdict"

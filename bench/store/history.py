@@ -175,7 +175,8 @@ def baseline_from_history(engine: Engine, report: Report, count: int,
     inv, machine = schema.invocation, schema.machine
     own = invocation_key(report)
     statement = (select(inv.c.report).select_from(inv.join(machine, machine.c.id == inv.c.machine_id))
-                 .where(machine.c.fingerprint == report.fingerprint.id, inv.c.invocation_key != own)
+                 .where(machine.c.fingerprint == report.fingerprint.id, inv.c.invocation_key != own,
+                        inv.c.state != schema.RUNNING)
                  .order_by(inv.c.started.desc(), inv.c.invocation_key.desc()))
     chosen: list[Report] = []
     with engine.connect() as connection:
@@ -197,4 +198,20 @@ def recent_changes(engine: Engine, fingerprint: str, last: int = 10) -> list[Ser
     for one in series(engine, Query(fingerprint=fingerprint)):
         tail = {point.invocation_key for point in one.quiet[-last:]}
         found += [change for change in series_changes(one) if change.point.invocation_key in tail]
+    return found
+
+
+def run_steps(engine: Engine, one: Series) -> dict[str, list[float]]:
+    """Invocation key -> the median step time of each measured run of the series' case in it (the spread a
+    point's median comes from), for `bench history --plot`."""
+    cr, rr, inv = schema.case_result, schema.run_result, schema.invocation
+    statement = (select(inv.c.invocation_key, rr.c.step_s)
+                 .select_from(cr.join(inv, inv.c.id == cr.c.invocation_id)
+                              .join(rr, (rr.c.invocation_id == cr.c.invocation_id) & (rr.c.case_key == cr.c.case_key)))
+                 .where(cr.c.history_key == one.history_key, rr.c.step_s.is_not(None))
+                 .order_by(inv.c.invocation_key, rr.c.run_index))
+    found: dict[str, list[float]] = {}
+    with engine.connect() as connection:
+        for key, step in connection.execute(statement):
+            found.setdefault(key, []).append(step)
     return found

@@ -13,7 +13,7 @@ import json
 import zlib
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from bench.results.report import TOOL as BENCH_TOOL
@@ -130,15 +130,19 @@ def import_paths(engine: Engine, paths: list[Path]) -> ImportSummary:
     return summary
 
 
-def export_reports(engine: Engine, out: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+def export_reports(engine: Engine, out: Path) -> tuple[list[Path], list[tuple[str, str]], int]:
     """Every stored report as OUT/<machine-id>/<invocation key>.json, its stored JSON byte for byte; a file already
-    there with the same name is left alone (the name is the key: it is this report). Returns the files written and
-    (invocation key, reason) for each stored report that the report model refuses (it is not written)."""
+    there with the same name is left alone (the name is the key: it is this report). Returns the files written,
+    (invocation key, reason) for each stored report that the report model refuses (it is not written), and how
+    many invocations are still running (no report yet: their runs are in the database, their journal on disk)."""
     inv = schema.invocation
     written, refused = [], []
     with engine.connect() as connection:
+        running = connection.execute(select(func.count()).select_from(inv)
+                                     .where(inv.c.state == schema.RUNNING)).scalar_one()
         result = connection.execution_options(yield_per=100).execute(
-            select(inv.c.invocation_key, inv.c.report).order_by(inv.c.started, inv.c.invocation_key))
+            select(inv.c.invocation_key, inv.c.report).where(inv.c.state != schema.RUNNING)
+            .order_by(inv.c.started, inv.c.invocation_key))
         for key, blob in result:
             text = zlib.decompress(blob).decode()
             try:
@@ -151,4 +155,4 @@ def export_reports(engine: Engine, out: Path) -> tuple[list[Path], list[tuple[st
                 written.append(write_atomic(path, text, overwrite=False))
             except FileExistsError:
                 continue
-    return written, refused
+    return written, refused, running

@@ -1,8 +1,10 @@
-"""Recording finished reports in the results database for `bench run`, `validate` and `envcheck`.
+"""Recording in the results database for `envcheck`, and what `bench run` and `validate` share with it
+(their runs are streamed: bench/store/stream.py).
 
-Beside the JSON report and the journal, never instead of them: the report is on disk before it is recorded, and
-a database that cannot be reached or fails leaves it there with one line saying how to upload it later. Each
-report is its own transaction. Nothing here prints: the caller prints the lines of ``Recorded``.
+Beside the JSON report and the journal, never instead of them: a database that cannot be reached or fails leaves
+the report on disk with one line saying how to upload it later. Nothing here prints: the caller prints the lines
+of ``Recorded``. envcheck's command line (envcheck/__main__.py) imports this module only, and only with a
+database to write to: the architecture test allows exactly that edge from envcheck to bench.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from bench.results.report import Report
 from bench.store import schema
-from bench.store.database import StoreError, describe, display, open_engine, resolve_url
-from bench.store.imports import write_envcheck
-from bench.store.writer import write_report
+from bench.store.database import StoreError, StoreUsageError, describe, display, open_engine, resolve_url
+from bench.store.imports import store_envcheck
 
 IMPORT_COMMAND = "python -m bench db import"
 
@@ -46,35 +46,37 @@ def later(paths: list[Path], url: URL, error: str) -> Recorded:
                      f"upload it later with `{IMPORT_COMMAND} {names}{db}`"], failed=True)
 
 
-def record_reports(url: URL, reports: list[tuple[Report, Path]], kind: str = "run",
-                   verdict: Verdict | None = None, env_report=None) -> Recorded:
-    """Write each (report, path) in its own transaction; ``verdict`` and ``env_report`` (envcheck's, run by
-    validate) belong to the first and go in its transaction."""
-    if not reports:
-        return Recorded([])
+def envcheck_database(value: str | None, no_db: bool) -> URL | None:
+    """`python -m envcheck --db URL` (else TORCHRIG_DB, else the embedded SQLite file bench uses); None with
+    --no-db. StoreUsageError (a ValueError) for a value that is no database."""
+    if no_db:
+        if value:
+            raise StoreUsageError("--db and --no-db contradict each other; pass one")
+        return None
+    return resolve_url(value)
+
+
+def record_envcheck(url: URL, report, path: Path | None) -> Recorded:
+    """envcheck's report and its checks in one transaction (a second time: nothing); ``path``: its JSON file
+    (--json), which a failure names for the upload later."""
     try:
         engine = open_engine(url)
     except StoreError as error:
-        return later([path for _, path in reports], url, str(error).removeprefix(f"{display(url)}: "))
-    lines, stored, already = [], 0, 0
+        return envcheck_later(path, url, str(error).removeprefix(f"{display(url)}: "))
     try:
-        for number, (report, path) in enumerate(reports):
-            try:
-                with engine.begin() as connection:
-                    written = write_report(connection, report, kind=kind, text=path.read_text(encoding="utf-8"))
-                    if number == 0 and written.stored and verdict is not None:
-                        write_verdict(connection, written.invocation_key, verdict)
-                    if number == 0 and env_report is not None:
-                        write_envcheck(connection, env_report)
-            except (SQLAlchemyError, OSError) as error:
-                remaining = [p for _, p in reports[number:]]
-                return Recorded(lines + later(remaining, url, describe(error)).lines, failed=True)
-            stored += written.stored
-            already += not written.stored
+        written = store_envcheck(engine, report, path.read_text(encoding="utf-8") if path else None)
+    except (SQLAlchemyError, OSError) as error:
+        return envcheck_later(path, url, describe(error))
     finally:
         engine.dispose()
-    note = f" ({already} already there)" if already else ""
-    return Recorded(lines + [f"recorded {stored} report(s) in {display(url)}{note}"])
+    return Recorded([f"envcheck: recorded in {display(url)}" + ("" if written.stored else " (already there)")])
+
+
+def envcheck_later(path: Path | None, url: URL, error: str) -> Recorded:
+    if path is not None:
+        return Recorded(["envcheck: " + later([path], url, error).lines[0]], failed=True)
+    return Recorded([f"envcheck: results database {display(url)}: not recorded ({error}); to upload a report "
+                     f"later, write it with --json PATH and run `{IMPORT_COMMAND} PATH`"], failed=True)
 
 
 def write_verdict(connection, invocation_key: str, verdict: Verdict) -> None:

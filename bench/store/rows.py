@@ -14,9 +14,11 @@ from typing import Any
 
 from bench.results.records import CaseRecord, RunRecord
 from bench.results.report import Report
+from bench.store.schema import DONE, INTERRUPTED
 from envcheck.codec import to_jsonable
 from envcheck.facts import Facts
 from envcheck.fingerprint import Fingerprint
+from envcheck.stamps import now_iso
 
 
 def digest(*parts: Any) -> str:
@@ -37,9 +39,24 @@ def utc_text(stamp: str) -> str:
 
 
 def invocation_key(report: Report) -> str:
+    """The report's key: its invocation's start, its creation, its hardware and setup, and its invocation's id
+    when it has one (nodes of one hardware started and ended in the same seconds are told apart by it; a report
+    without an id keeps the key it had before ids)."""
     invocation = report.invocation
-    return digest("invocation", invocation.started, report.created, report.fingerprint.id, invocation.setup.label,
-                  invocation.label)
+    parts = ["invocation", invocation.started, report.created, report.fingerprint.id, invocation.setup.label,
+             invocation.label]
+    return digest(*parts, invocation.id) if invocation.id else digest(*parts)
+
+
+def start_key(report: Report) -> str:
+    """The invocation's key as known when it starts (its report's creation time is not): its random id and its
+    setup. A --resume of it, and its report imported later, find its row by this key. A report without an id
+    (before revision 0003) is never streamed: its start key is its own invocation key's, which matches nothing else
+    (migration 0003 computes the same for the rows stored before it)."""
+    invocation = report.invocation
+    if invocation.id:
+        return digest("invocation-start", invocation.id, invocation.setup.label)
+    return digest("invocation-report", invocation_key(report))
 
 
 def machine_row(fingerprint: Fingerprint) -> dict[str, Any]:
@@ -68,7 +85,13 @@ def history_row(case_key: str, fingerprint: str, context: dict[str, str]) -> dic
             "fingerprint": fingerprint, "context": context}
 
 
-def invocation_row(report: Report, kind: str, machine_id: int, software_id: int, blob: bytes) -> dict[str, Any]:
+def state_of(report: Report) -> str:
+    return INTERRUPTED if report.invocation.interrupted else DONE
+
+
+def invocation_row(report: Report, kind: str, machine_id: int, software_id: int, blob: bytes,
+                   state: str | None = None) -> dict[str, Any]:
+    """``state``: the report's own (done or interrupted) unless given (running, at the start)."""
     invocation = report.invocation
     commit = report.pytest_benchmark.get("commit_info") or {}
     return {
@@ -82,7 +105,8 @@ def invocation_row(report: Report, kind: str, machine_id: int, software_id: int,
         "interrupted": invocation.interrupted,
         "git_commit": commit["id"] if isinstance(commit.get("id"), str) and commit["id"] != "unversioned" else None,
         "git_dirty": commit.get("dirty") if isinstance(commit.get("dirty"), bool) else None,
-        "report": blob,
+        "report": blob, "state": state or state_of(report), "start_key": start_key(report),
+        "updated": utc_text(now_iso()),
     }
 
 
@@ -95,8 +119,13 @@ def case_row(record: CaseRecord, invocation_id: int, history_key: str) -> dict[s
 
 
 def run_row(record: CaseRecord, run: RunRecord, invocation_id: int) -> dict[str, Any]:
+    return streamed_run_row(record.key, run, invocation_id)
+
+
+def streamed_run_row(case_key: str, run: RunRecord, invocation_id: int) -> dict[str, Any]:
+    """A run as it finishes (its case's record is made at the end, from every run)."""
     ok = bool(run.round_s and run.steps_per_round)
-    return {"invocation_id": invocation_id, "case_key": record.key, "run_index": run.index,
+    return {"invocation_id": invocation_id, "case_key": case_key, "run_index": run.index,
             "status": run.status.value, "reason": run.reason, "step_s": run.step_s if ok else None,
             "steps_per_round": run.steps_per_round, "round_s": list(run.round_s), "noisy": run.noisy,
             "noise": to_jsonable(run.noise) if run.noise else None,

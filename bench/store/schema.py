@@ -5,7 +5,11 @@ Modelled on Conbench's data (run, result, hardware, context, history key) and on
 - ``machine``: a hardware fingerprint (envcheck/fingerprint.py) and the fields it hashes;
 - ``software``: a software environment (python, torch, CUDA, cuDNN, driver, packages), deduplicated by hash;
 - ``invocation``: one `bench run` or validate (one report), unique by ``invocation_key``; it keeps the report's
-  full JSON (zlib-compressed) so that an export gives back exactly what was imported;
+  full JSON (zlib-compressed) so that an export gives back exactly what was imported. Its ``state`` says where it
+  is: ``running`` from its start (its runs are written as they finish), ``done`` or ``interrupted`` (a signal, a
+  full disk: partial) once its report is written; ``start_key`` (known at the start, the same for a --resume and
+  for the report imported later) finds it again, and ``updated`` is when it was last written (a running
+  invocation whose ``updated`` is old was killed without a word);
 - ``history_key``: a case on one fingerprint in one software *context* (the setup's environment variables,
   which a user sets on purpose; versions are not part of it: a series runs across torch and driver changes,
   and those are what ``bench history`` shows along it);
@@ -45,6 +49,12 @@ metadata = MetaData(naming_convention={
 
 KEY = 64  # sha256 hex digests
 NAME = 255
+
+# invocation.state (revision 0003)
+RUNNING = "running"  # started; its runs are written as they finish, its cases and report at the end
+DONE = "done"  # its report is written and stored whole
+INTERRUPTED = "interrupted"  # its report is written but partial (a signal, a full disk), or it ended without one
+STATES = (RUNNING, DONE, INTERRUPTED)
 
 machine = Table(
     "machine", metadata,
@@ -93,8 +103,14 @@ invocation = Table(
     Column("git_commit", String(NAME)),  # pytest-benchmark's commit_info, when there was one
     Column("git_dirty", Boolean),
     Column("report", LargeBinary, nullable=False),  # the report's JSON, zlib: the export's source
+    # revision 0003: streaming. While running, invocation_key holds start_key (the report's own key needs its
+    # creation time) and report an empty report of the invocation (no case yet)
+    Column("state", String(16), nullable=False),  # RUNNING, DONE or INTERRUPTED
+    Column("start_key", String(KEY), nullable=False, unique=True),  # rows.start_key
+    Column("updated", String(40), nullable=False),  # ISO 8601, UTC: its last write (a run, its end)
     Index(None, "machine_id", "started"),
     Index(None, "started"),  # revision 0002: `history --since` and the export read by start
+    Index(None, "state"),  # revision 0003: a fleet's reader asks which nodes are running
 )
 
 history_key = Table(

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.results.records import CaseRecord
-from bench.store import database, schema, writer
+from bench.store import database, rows, schema, writer
 from tests import postgres_server, reports
 
 pytestmark = pytest.mark.postgres
@@ -69,10 +69,22 @@ def test_schema_is_created_and_an_older_one_refused_until_db_upgrade(url):
     old = database.make_engine(url)
     with old.begin() as connection:
         command.upgrade(database.alembic_config(connection), "0001")
-    with pytest.raises(database.StoreError, match=r"older than 0002: migrate it with `python -m bench db upgrade"):
+    head = database.head_revision()
+    with pytest.raises(database.StoreError, match=rf"older than {head}: migrate it with `python -m bench db upgrade"):
         database.open_engine(url)
+    with old.begin() as connection:  # a row of revision 0001 gets its state and start key from 0003
+        connection.execute(schema.machine.insert(), {"fingerprint": "fp", "device": "cpu", "device_name": "n",
+                                                     "fields": []})
+        connection.execute(schema.software.insert(), {"software_key": "s", "packages": {}})
+        row = rows.invocation_row(numbered_report(2), "run", 1, 1, b"x")
+        for column in ("state", "start_key", "updated"):
+            del row[column]
+        connection.execute(schema.invocation.insert().values(**row))
     state = database.upgrade(old)
-    assert (state.current, state.head) == ("0001", "0002")
+    assert (state.current, state.head) == ("0001", head) and head == "0003"
+    with old.connect() as connection:
+        migrated = connection.execute(select(schema.invocation.c.state, schema.invocation.c.start_key)).one()
+    assert tuple(migrated) == ("done", rows.start_key(numbered_report(2)))
     engine = database.open_engine(url)
     assert writer.store_report(engine, numbered_report(1)).stored
     engine.dispose()
@@ -141,3 +153,103 @@ def test_credentials_never_appear_in_errors(server):
         database.open_engine(url)
     assert "s3cret" not in str(error.value) and "postgres:***@" in str(error.value)
     assert 'database "absent" does not exist' in str(error.value)
+
+
+def streamed_report(node: int, runs: int = 25):
+    """A node's invocation: 2 cases of ``runs`` runs, started in the same second as every other node's on the same
+    host name and hardware (a fleet started at once), told apart by its invocation id."""
+    import dataclasses
+
+    records = [CaseRecord.from_runs(reports.case(batch_size=size), [reports.run(0.01, i, seed=node * 1000 + i)
+                                                                      for i in range(runs)]) for size in (64, 256)]
+    made = reports.report(records, started="2026-12-01T10:00:00+00:00")
+    return dataclasses.replace(made, invocation=dataclasses.replace(made.invocation, id=f"{node:016x}"))
+
+
+def journal_of(report):
+    from bench.results.journal import Entry
+
+    return sorted((Entry("", r.key, run) for r in report.cases for run in r.runs), key=lambda e: e.record.index)
+
+
+def stream_node(url_text: str, node: int, folder: str) -> None:
+    """A node streaming its invocation run by run, its first 10 runs sent twice (retries), then its report."""
+    import dataclasses
+    from pathlib import Path
+
+    from bench.store.stream import StreamRecorder
+
+    report = streamed_report(node)
+    recorder = StreamRecorder(database.resolve_url(url_text))
+    recorder.begun([dataclasses.replace(report, cases=[])], [])
+    journal = journal_of(report)
+    for entry in journal + journal[:10]:
+        recorder.run_finished(entry)
+    path = report.dump(Path(folder) / f"node-{node}.json")
+    recorder.reports_written([(report, path)])
+    lines = recorder.complete()
+    if recorder.error or not lines[0].startswith("recorded 1 report(s)"):
+        raise SystemExit(f"node {node}: {lines}")
+
+
+def test_16_nodes_streaming_at_once_store_every_run_once_and_every_invocation_done(url, tmp_path):
+    engine = database.open_engine(url)
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=stream_node, args=(url.render_as_string(hide_password=False), node,
+                                                           str(tmp_path)))
+                 for node in range(WRITERS)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0] * WRITERS
+    inv, rr = schema.invocation, schema.run_result
+    with engine.connect() as connection:
+        states = connection.execute(select(inv.c.state, func.count()).group_by(inv.c.state)).all()
+        per_invocation = connection.execute(select(rr.c.invocation_id, func.count()).group_by(rr.c.invocation_id)).all()
+        duplicates = connection.execute(select(rr.c.invocation_id, rr.c.case_key, rr.c.run_index)
+                                        .group_by(rr.c.invocation_id, rr.c.case_key, rr.c.run_index)
+                                        .having(func.count() > 1)).all()
+    assert [tuple(s) for s in states] == [("done", WRITERS)]
+    assert sorted(n for _, n in per_invocation) == [50] * WRITERS and duplicates == []
+    assert count(engine, schema.case_result) == WRITERS * 2 and count(engine, schema.machine) == 1
+    engine.dispose()
+
+
+def test_a_server_down_mid_run_leaves_a_running_row_that_the_suggested_import_completes(tmp_path):
+    import dataclasses
+
+    from bench.store import imports
+    from bench.store.stream import StreamRecorder
+
+    own = postgres_server.start(postgres_server.binaries())  # its own server: this test stops it
+    try:
+        url = database.resolve_url(own.create_database("outage"))
+        report = streamed_report(1)
+        journal = journal_of(report)
+        recorder = StreamRecorder(url)
+        recorder.begun([dataclasses.replace(report, cases=[])], [])
+        for entry in journal[:5]:
+            recorder.run_finished(entry)
+        own.halt()  # the outage
+        for entry in journal[5:]:
+            recorder.run_finished(entry)
+        assert len(recorder.streamed) == 5 and "OperationalError" in recorder.error
+        path = report.dump(tmp_path / "r.json")
+        recorder.reports_written([(report, path)])
+        (line,) = recorder.complete()  # its one more try fails too: the server is still down
+        assert "not recorded (OperationalError" in line
+        assert line.endswith(f"upload it later with `python -m bench db import {path} --db {database.display(url)}`")
+        own.restart()  # the server is back; the upload it suggested
+        engine = database.open_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(select(schema.invocation.c.state)).scalars().all() == ["running"]
+        assert count(engine, schema.run_result) == 5
+        assert imports.import_paths(engine, [path]).stored == [path]
+        with engine.connect() as connection:
+            assert connection.execute(select(schema.invocation.c.state)).scalars().all() == ["done"]
+        assert count(engine, schema.run_result) == 50 and count(engine, schema.case_result) == 2
+        assert imports.import_paths(engine, [path]).already == [path]
+        engine.dispose()
+    finally:
+        own.stop()
