@@ -130,7 +130,11 @@ class Report:
         return self.invocation.label or f"{self.machine_id} torch {torch.version if torch else '?'}"
 
     def same_invocation(self, other: Report) -> bool:
-        """Both reports come from one `bench run` (its setups, interleaved): drift lands on both alike."""
+        """Both reports come from one `bench run` (its setups, interleaved): drift lands on both alike. By the
+        invocation's random id; reports written before it had one fall back to the start stamp (to the second,
+        so two CI jobs started in one second would pass as one)."""
+        if self.invocation.id or other.invocation.id:
+            return self.invocation.id == other.invocation.id
         return self.invocation.started == other.invocation.started
 
     def same_as(self, other: Report) -> bool:
