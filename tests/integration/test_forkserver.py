@@ -57,7 +57,8 @@ def test_a_server_that_cannot_start_falls_back_to_a_fresh_interpreter(tmp_path):
         data, exit_ = runner.call(broken, WorkerRequest("snapshot"), 30)
         assert data is None and exit_.returncode == 1 and not runner.servers
     assert Runner(tmp_path, fork=False).server_for(THIS, 0) is None
-    assert not forkserver_enabled({"TORCHRIG_FORKSERVER": "0"}) and forkserver_enabled({})
+    assert forkserver_enabled({"TORCHRIG_FORKSERVER": "1"}) and not forkserver_enabled({})
+    assert not forkserver_enabled({"TORCHRIG_FORKSERVER": "0"})
 
 
 def test_a_server_killed_under_its_worker_ends_the_run_at_once_as_a_crash(tmp_path, monkeypatch):
