@@ -11,6 +11,7 @@ reach this cluster through ``env`` (SLURM_CONF).
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
 import shutil
 import signal
@@ -95,6 +96,11 @@ class Cluster:
         return "\n".join(parts)
 
     def stop(self) -> None:
+        try:  # jobs first: their slurmstepds outlive the slurmds otherwise
+            self.command("scancel", "--user", getpass.getuser(), timeout=20)
+            time.sleep(1)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError):
+            pass
         for process in reversed(self.processes):  # slurmds, slurmctld, then munged: by the PID we started
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -17,7 +17,9 @@ freedom (Student t: a fleet of four has a crude spread). For a threshold X (``Fl
   (each case, and the node's mean over its cases: a GPU that is 5 % slow is slow everywhere, and a mean of many
   cases tells it sooner). The error is per node, not per fleet: ``alpha`` = 0.01 flags at most 1 % of healthy
   nodes, far fewer when X > 0 (they sit at d = 0, not at the threshold);
-- *healthy*: every case's one-sided upper bound rules out a slowdown beyond X;
+- *healthy*: every case's one-sided upper bound rules out a slowdown beyond X; that bound is about this node's own
+  value, so its error is the node's runs' and the centre's (the fleet's spread is no doubt about the node), with the
+  group's pooled within-run degrees of freedom;
 - *inconclusive*: neither; the report gives the smallest slowdown this spread can tell (power
   ``FleetSettings.power``), and so which slowdowns the fleet can tell apart at all;
 - *broken*: the node reported a failure (envcheck FAIL, a case not measured, validate broken);
@@ -102,8 +104,8 @@ class CaseRatio:
     case: str
     fingerprint: str
     ratio: float | None
-    low: float | None  # the ratio's one-sided bounds at alpha (None without peers)
-    high: float | None
+    low: float | None  # the ratio's one-sided bounds at alpha (None without peers): low as degraded tests it
+    high: float | None  # (fleet spread included), high as healthy does (the node's own error)
     p_slower: float | None  # one-sided p of "slower than the fleet by more than X", before Holm
     mde_pct: float | None  # the smallest slowdown this cell's spread tells apart at the settings' power
     runs: int
@@ -220,6 +222,9 @@ def group_cells(members: list[NodeRuns], cases: list[str], settings: FleetSettin
     variance = numpy.maximum.reduce([between, own, typical])
     variance = variance + MEDIAN_VARIANCE * spread[None, :] ** 2 / numpy.maximum(peers, 1)
     se = numpy.sqrt(variance)
+    # ruling a slowdown out is about this node's own value, known to within its runs and the centre's error: the
+    # fleet's spread is not doubt about it
+    se_own = numpy.sqrt(numpy.maximum(own, typical) + MEDIAN_VARIANCE * spread[None, :] ** 2 / numpy.maximum(peers, 1))
     # degrees of freedom of the larger part: the fleet spread's (peers - 1), or the group's pooled within-run
     # variance's (every node's runs less one), which a small fleet of noisy nodes is judged by
     within_df = numpy.nansum(numpy.where(present, numpy.maximum(runs - 1, 0), 0), axis=0)[None, :]
@@ -229,11 +234,13 @@ def group_cells(members: list[NodeRuns], cases: list[str], settings: FleetSettin
     shift = value - centre
     with numpy.errstate(all="ignore"):
         p_slower = numpy.where(usable, stats.t.sf((shift - settings.threshold) / se, df), numpy.nan)
-        p_within = numpy.where(usable, stats.t.cdf((shift - settings.threshold) / se, df), numpy.nan)
+        own_df = numpy.maximum(within_df, 1).astype(float)
+        p_within = numpy.where(usable & (se_own > 0), stats.t.cdf((shift - settings.threshold) / se_own, own_df),
+                               numpy.nan)
         bound = stats.t.ppf(1 - settings.alpha, df)
         detect = bound + stats.norm.ppf(settings.power)
         low = numpy.where(usable, numpy.exp(shift - bound * se), numpy.nan)
-        high = numpy.where(usable, numpy.exp(shift + bound * se), numpy.nan)
+        high = numpy.where(usable, numpy.exp(shift + stats.t.ppf(1 - settings.alpha, own_df) * se_own), numpy.nan)
         mde = numpy.where(usable, numpy.expm1(settings.threshold + detect * se) * 100, numpy.nan)
     return dict(value=value, shift=shift, se=se, df=df, usable=usable, present=present, p_slower=p_slower,
                 p_within=p_within, low=low, high=high, mde=mde, runs=runs, peers=peers)
