@@ -6,7 +6,9 @@ run       0 every case ok or skipped (the matrix informs; compare and validate g
 compare   0 every case decided and none slower; 1 a case shown slower (beyond --fail-above, else by more
           than 1 %); 4 undecided: a case inconclusive, noisy or not comparable and none slower, or separate
           invocations whose drift is unknown (--allow-undecided makes 4 a 0)
-validate  0 healthy, 1 broken, 3 degraded, 4 inconclusive (--allow-undecided makes 4 a 0)
+validate  0 healthy, 1 broken, 3 degraded, 4 inconclusive (--allow-undecided makes 4 a 0); --tier N as well
+fleet     report: 0 every node healthy, 3 a node broken, degraded or missing, 4 none flagged but some inconclusive;
+          task: validate's code; submit, status, resubmit, manifest: 0
 all       2 on bad input: one line, no traceback, nothing already written is lost
 """
 

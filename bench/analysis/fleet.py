@@ -1,7 +1,8 @@
 """Fleet analysis: every node judged against the robust centre of its own fleet (pure functions, numpy/scipy).
 
 A fleet's nodes share a hardware fingerprint (envcheck/fingerprint.py); within such a group, for each case, a
-node's value is the mean log step time of its fresh-process runs. The fleet's centre for that node is the median
+node's value is the median log step time of its fresh-process runs (on a 2-core VM the first run of a tier-0
+validate measured 10x slower than the next two while the worker pool started beside it). The fleet's centre for that node is the median
 of the *other* nodes' values (leave-one-out: in a fleet of four, the slow node must not pull its own reference),
 its spread 1.4826 x the MAD of all values (a robust standard deviation of a healthy node's value, which holds the
 nodes' own differences and their measurement noise). A node's shift d = value - centre (log of its ratio) has
@@ -203,7 +204,7 @@ def group_cells(members: list[NodeRuns], cases: list[str], settings: FleetSettin
             if logs.size == 0:
                 continue
             j = column[case]
-            value[i, j] = logs.mean()
+            value[i, j] = numpy.median(logs)  # one disturbed run of three must not move the node
             runs[i, j] = logs.size
             if logs.size >= 2:
                 within[i, j] = logs.var(ddof=1)

@@ -55,7 +55,7 @@ def test_a_tier0_fleet_names_the_slowed_node_degraded(cluster, tmp_path):
     db = tmp_path / "fleet.db"
     code, out = bench(cluster, "fleet", "submit", "--slurm", "--nodes", "n[1-4]", "--tier", "0", "--array-limit", "1",
                       "--db", str(db), "--out", str(tmp_path / "out"), "--", *TINY,
-                      env={"TORCHRIG_FAULT": "n3@*=slow:1.0"})  # every step of n3 twice as long
+                      env={"TORCHRIG_FAULT": "n3@*=slow:4.0"})  # every step of n3 five times as long
     assert code == 0, out
     job = submitted_job(out)
     cluster.wait_jobs_done(400)
