@@ -1,11 +1,12 @@
 """Fleet analysis: every node judged against the robust centre of its own fleet (pure functions, numpy/scipy).
 
-A fleet's nodes share a hardware fingerprint (envcheck/fingerprint.py); within such a group, for each case, a
-node's value is the median log step time of its fresh-process runs (on a 2-core VM the first run of a tier-0
-validate measured 10x slower than the next two while the worker pool started beside it). The fleet's centre for
-that node is the median of the *other* nodes' values (leave-one-out: in a fleet of four, the slow node must not
-pull its own reference), its spread 1.4826 x the MAD of all values (a robust standard deviation of a healthy node's value, which holds the
-nodes' own differences and their measurement noise). A node's shift d = value - centre (log of its ratio) has
+A fleet's nodes share a hardware fingerprint (envcheck/fingerprint.py); within such a group, for each case, a node's
+value is the median log step time of its fresh-process runs (on a 2-core VM the first run of a tier-0 validate
+measured 10x slower than the next two while the worker pool started beside it). The fleet's centre for that node is
+the median of the *other* nodes' values (leave-one-out: in a fleet of four, the slow node must not pull its own
+reference), its spread 1.4826 x the MAD of all values (a robust standard deviation of a healthy node's value, which
+holds the nodes' own differences and their measurement noise). A node's shift d = value - centre (log of its ratio)
+has
 the standard error
 
     se = sqrt(max(spread^2, own within-run variance / n, the group's pooled within-run variance / n)
