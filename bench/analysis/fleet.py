@@ -6,8 +6,8 @@ measured 10x slower than the next two while the worker pool started beside it). 
 the median of the *other* nodes' values (leave-one-out: in a fleet of four, the slow node must not pull its own
 reference), its spread 1.4826 x the MAD of all values (a robust standard deviation of a healthy node's value, which
 holds the nodes' own differences and their measurement noise). A node's shift d = value - centre (log of its ratio)
-has
-the standard error
+has the
+standard error
 
     se = sqrt(max(spread^2, own within-run variance / n, the group's pooled within-run variance / n)
               + pi/2 spread^2 / peers)
