@@ -188,7 +188,8 @@ def element_states(jobs: Sequence[str], runner: Runner | None = None) -> dict[in
             for index in _indexes(fields["ArrayTaskId"]):
                 found[index] = ElementState(f"{job}_{index}", index, fields.get("JobState", "?"),
                                             None if reason in (None, "None") else reason,
-                                            fields.get("NodeList") if fields.get("NodeList") != "(null)" else None,
+                                            fields.get("NodeList") or None if fields.get("NodeList") != "(null)"
+                                            else None,
                                             fields.get("ExitCode"))
     return found
 
