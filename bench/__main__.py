@@ -6,12 +6,15 @@ run       0 every case ok or skipped (the matrix informs; compare and validate g
 compare   0 every case decided and none slower; 1 a case shown slower (beyond --fail-above, else by more
           than 1 %); 4 undecided: a case inconclusive, noisy or not comparable and none slower, or separate
           invocations whose drift is unknown (--allow-undecided makes 4 a 0)
-validate  0 healthy, 1 broken, 3 degraded, 4 inconclusive (--allow-undecided makes 4 a 0)
+validate  0 healthy, 1 broken, 3 degraded, 4 inconclusive (--allow-undecided makes 4 a 0); --tier N as well
+fleet     report: 0 every node healthy, 3 a node broken, degraded or missing, 4 none flagged but some inconclusive;
+          task: validate's code; submit, status, resubmit, manifest: 0
 all       2 on bad input: one line, no traceback, nothing already written is lost
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -252,14 +255,29 @@ def cmd_report(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    return run_validate(args)[0]
+
+
+def run_validate(args):
+    """validate's exit code and its Validation (the fleet task records which invocation it stored)."""
     from bench.analysis.baselines import BASELINES
     from bench.render.progress import PrintProgress
     from bench.run.request import InvocationRequest
     from bench.run.validate import EXIT_INCONCLUSIVE, ValidateRequest, validate
 
     url = database_url(args)
+    checks = None
+    if args.tier is not None:  # the tier's checks and cases, wherever the user gave no option of their own
+        from bench.run.tiers import TierError, tier
+
+        try:
+            chosen = tier(args.tier)
+        except TierError as error:
+            raise UsageError(str(error)) from None
+        vars(args).update(chosen.fill(vars(args)))
+        checks = chosen.checks
     request = ValidateRequest(InvocationRequest.from_args(args), args.baseline, args.baselines or BASELINES,
-                              args.fail_above, args.record, args.junit_xml)
+                              args.fail_above, args.record, args.junit_xml, checks)
     listener = open_listener(url, "validate")
     result = validate(request, PrintProgress(), listener)
     record_validation(url, request, result, listener)
@@ -269,8 +287,8 @@ def cmd_validate(args) -> int:
         print(printable(f"validate: not recorded: {result.not_recorded}"))
     print(printable(result.decision.line))
     if result.decision.exit_code == EXIT_INCONCLUSIVE and args.allow_undecided:
-        return EXIT_OK
-    return result.decision.exit_code
+        return EXIT_OK, result
+    return result.decision.exit_code, result
 
 
 def record_validation(url, request, result, listener) -> None:
@@ -436,7 +454,7 @@ def micro_yardsticks(url, reports) -> dict:
         from sqlalchemy.exc import SQLAlchemyError
 
         from bench.store.database import StoreError, open_engine
-        from bench.store.fleet import yardsticks
+        from bench.store.yardsticks import yardsticks
     except ModuleNotFoundError:
         return {}  # finish_recording() has said which package is missing
     try:
@@ -448,8 +466,165 @@ def micro_yardsticks(url, reports) -> dict:
     return found
 
 
-COMMANDS = {"micro": cmd_micro, "run": cmd_run, "compare": cmd_compare, "summary": cmd_summary, "report": cmd_report,
-            "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db}
+def cmd_fleet(args) -> int:
+    """submit / status / resubmit / report on Slurm, manifest for Kubernetes, task inside each (bench/fleet.py)."""
+    from bench.run.kubernetes import ManifestError
+    from bench.run.slurm import SlurmError
+    from bench.store.fleet import FleetJobError
+
+    handlers = {"submit": fleet_submit, "status": fleet_status, "resubmit": fleet_resubmit, "report": fleet_report,
+                "manifest": fleet_manifest, "task": fleet_task}
+    try:
+        return handlers[args.fleet_command](args)
+    except (SlurmError, FleetJobError, ManifestError, ValueError) as error:
+        raise UsageError(str(error)) from None
+
+
+def fleet_submit(args) -> int:
+    from bench import fleet
+    from bench.run import slurm
+    from bench.run.tiers import TierError, tier
+    from bench.store.database import display
+
+    try:
+        tier(args.tier)
+    except TierError as error:
+        raise UsageError(str(error)) from None
+    nodes = slurm.expand_nodes(args.nodes) if args.nodes else slurm.partition_nodes(args.partition)
+    minutes = args.time or config.FLEET_TASK_MINUTES[args.tier]
+    engine = open_database(args)
+    os.environ[config.DB_ENV] = engine.url.render_as_string(hide_password=False)  # to the tasks (sbatch exports
+    # the environment), never into the batch script or an argv
+    request = slurm.SubmitRequest(fleet.new_fleet_key(), nodes, args.tier, minutes, args.out.resolve(),
+                                  args.partition, tuple(args.validate_args), array_limit=args.array_limit)
+    submitted = fleet.submit_slurm(engine, request)
+    print(printable(f"fleet {request.fleet_key}: Slurm job {submitted.scheduler_job}, {len(nodes)} task(s) (one per "
+                    f"node, --exclusive, {minutes} min each), tier {args.tier}, recorded in {display(engine.url)}"))
+    print(printable(f"next: python -m bench fleet status {submitted.scheduler_job}; "
+                    f"python -m bench fleet report {submitted.scheduler_job}"))
+    return EXIT_OK
+
+
+def fleet_status(args) -> int:
+    from bench import fleet
+    from bench.render.fleet import status_lines
+
+    job, statuses = fleet.fleet_status(open_database(args), args.job)
+    for line in status_lines(job, statuses):
+        print(printable(line))
+    return EXIT_OK
+
+
+def fleet_resubmit(args) -> int:
+    from bench import fleet
+
+    engine = open_database(args)
+    os.environ[config.DB_ENV] = engine.url.render_as_string(hide_password=False)  # to the tasks, as submit
+    submitted = fleet.resubmit_missing(engine, args.job)
+    if submitted is None:
+        print(printable(f"fleet {args.job}: no missing task; nothing resubmitted"))
+        return EXIT_OK
+    print(printable(f"fleet {submitted.job.fleet_key}: resubmitted {len(submitted.indexes)} missing task(s) "
+                    f"({', '.join(map(str, submitted.indexes))}) as Slurm job {submitted.scheduler_job}"))
+    return EXIT_OK
+
+
+EXIT_FLEET_FLAGGED = 3  # as validate's degraded: a node is broken, degraded or missing
+
+
+def fleet_report(args) -> int:
+    import subprocess
+
+    from bench import fleet
+    from bench.analysis.fleet import NodeVerdict, drain_command
+    from bench.render.fleet import report_lines
+
+    if (args.job is None) == (args.since is None):
+        raise UsageError("fleet report needs a JOB or --since DATE (one of them)")
+    if error := config.fail_above_error(args.fail_above):
+        raise UsageError(error)
+    engine = open_database(args)
+    judged = (fleet.report_job(engine, args.job, args.fail_above) if args.job
+              else fleet.report_since(engine, args.since, args.fail_above))
+    if not judged.report.nodes:
+        raise UsageError(f"no fleet task finished since {args.since} in the database")
+    title = f"fleet {judged.job.fleet_key} (tier {judged.job.tier})" if judged.job else f"fleet since {args.since}"
+    for line in report_lines(judged.report, title):
+        print(printable(line))
+    if args.drain:
+        for node in judged.report.to_drain():
+            done = subprocess.run(drain_command(node.node, node.drain_reason()), capture_output=True, text=True,
+                                  check=False)
+            print(printable(f"drained {node.node}" if done.returncode == 0 else
+                            f"could not drain {node.node}: {done.stderr.strip() or done.returncode}"))
+    report = judged.report
+    flagged = any(report.count(v) for v in (NodeVerdict.BROKEN, NodeVerdict.DEGRADED, NodeVerdict.MISSING))
+    if flagged:
+        return EXIT_FLEET_FLAGGED
+    return EXIT_UNDECIDED if report.count(NodeVerdict.INCONCLUSIVE) else EXIT_OK
+
+
+def fleet_manifest(args) -> int:
+    from bench import fleet
+    from bench.run.kubernetes import ManifestRequest, manifest_text
+    from bench.run.tiers import TierError, tier
+    from envcheck.files import write_atomic
+
+    try:
+        tier(args.tier)
+    except TierError as error:
+        raise UsageError(str(error)) from None
+    request = ManifestRequest(fleet.new_fleet_key(), args.nodes, args.tier, args.image, tuple(args.node_names),
+                              args.gpus, args.secret, args.namespace,
+                              active_deadline_s=60 * config.FLEET_TASK_MINUTES[args.tier],
+                              validate_args=tuple(args.validate_args))
+    text = manifest_text(request)
+    if args.out is None:
+        print(text, end="")
+    else:
+        write_atomic(args.out, text.encode())
+        print(printable(f"wrote {args.out}: Indexed Job {request.job_name}, {args.nodes} pod(s), tier {args.tier}; "
+                        f"kubectl apply -f {args.out} (after kubectl create secret generic {args.secret} "
+                        "--from-literal=url=postgresql://...)"))
+    return EXIT_OK
+
+
+def fleet_task(args) -> int:
+    """Inside an array task or a pod: mark the task running, validate at the tier into OUT/<node>, mark it done
+    with the invocation it stored; exit with validate's code."""
+    from bench.results.report import Report, ReportError
+    from bench.run.slurm import this_task
+    from bench.store import fleet as store
+    from bench.store.rows import invocation_key
+
+    index, node, element = this_task()
+    if index is None and os.environ.get("JOB_COMPLETION_INDEX", "").isdigit():  # a Kubernetes Indexed Job's pod
+        index, node, element = int(os.environ["JOB_COMPLETION_INDEX"]), os.environ.get("TORCHRIG_NODE"), None
+    index = args.index if args.index is not None else index
+    if index is None:
+        raise UsageError("fleet task: no task index (--index, $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX)")
+    node = node or os.environ.get("TORCHRIG_NODE") or __import__("socket").gethostname()
+    url = database_url(args)
+    engine = open_database(args)
+    store.register_task(engine, args.fleet, index, node, args.tier, "slurm" if element else "kubernetes")
+    store.task_started(engine, args.fleet, index, node, element)
+    os.environ[config.DB_ENV] = url.render_as_string(hide_password=False)  # validate's database, not on its argv
+    parsed = build_parser().parse_args(["validate", "--tier", str(args.tier), "--out", str(args.out / node),
+                                        *args.validate_args])
+    parsed.label = node  # the node names the run: nodes that share a host name stay apart in the store
+    code, result = run_validate(parsed)
+    key = None
+    if result.report_path is not None:
+        try:
+            key = invocation_key(Report.load(result.report_path))
+        except ReportError:
+            key = None
+    store.task_finished(engine, args.fleet, index, code, result.decision.name, key)
+    return code
+
+
+COMMANDS = {"fleet": cmd_fleet, "micro": cmd_micro, "run": cmd_run, "compare": cmd_compare, "summary": cmd_summary,
+            "report": cmd_report, "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db}
 
 
 def main(argv: list[str] | None = None) -> int:

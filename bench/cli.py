@@ -191,6 +191,9 @@ def build_parser() -> OneLineParser:
     validate.add_argument("--allow-undecided", action="store_true",
                           help="exit 0 instead of 4 when the verdict is inconclusive")
     validate.add_argument("--junit-xml", type=Path, metavar="PATH", help="also write JUnit XML for CI systems")
+    validate.add_argument("--tier", type=int, metavar="N", help="a named check and case list sized to a time "
+                          "budget (0: <= 60 s, a Slurm health check; 1: <= 2 min; 2: <= 15 min; bench/run/tiers.py); "
+                          "case and timing options given replace the tier's")
     add_db_options(validate)
 
     add_micro_parser(commands)
@@ -217,6 +220,7 @@ def build_parser() -> OneLineParser:
     add_db_options(dump, writes=False)
     upgrade = actions.add_parser("upgrade", help="migrate the database's schema to this torchrig's")
     add_db_options(upgrade, writes=False)
+    add_fleet_parser(commands)
     return parser
 
 
@@ -237,6 +241,69 @@ def add_micro_parser(commands) -> None:
     micro.add_argument("--case-timeout", type=finite, metavar="SECONDS",
                        help="kill a run after this long (default 300)")
     add_db_options(micro)
+
+
+def add_fleet_parser(commands) -> None:
+    """`bench fleet`: validate a fleet through Slurm or Kubernetes and judge its nodes against each other."""
+    fleet = commands.add_parser("fleet", help="validate every node of a fleet (Slurm job array, Kubernetes "
+                                "Indexed Job) and name its outliers")
+    actions = fleet.add_subparsers(dest="fleet_command", required=True, parser_class=OneLineParser)
+    submit = actions.add_parser("submit", help="one Slurm job array, one task per node, each running validate")
+    submit.add_argument("--slurm", action="store_true", required=True, help="submit to Slurm (sbatch)")
+    where = submit.add_mutually_exclusive_group(required=True)
+    where.add_argument("--nodes", metavar="LIST", help="a Slurm hostlist, e.g. gpu[001-064]")
+    where.add_argument("--partition", metavar="P", help="every node of this partition (also the job's partition)")
+    submit.add_argument("--tier", type=int, default=0, help="validate's tier (default 0)")
+    submit.add_argument("--time", type=int, metavar="MINUTES", help="time limit per task (default per tier: "
+                        + ", ".join(f"{t}: {m} min" for t, m in config.FLEET_TASK_MINUTES.items()) + ")")
+    submit.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT) / "fleet",
+                        help="a folder every node can write: reports, Slurm logs, the batch script (default "
+                             "results/fleet)")
+    submit.add_argument("--array-limit", type=int, metavar="N", help="at most N tasks at once (sbatch --array=...%%N; "
+                        "default: all)")
+    submit.add_argument("validate_args", nargs="*", metavar="-- VALIDATE-OPTION",
+                        help="after --, options for each node's validate (e.g. -- --runs 2)")
+    add_db_options(submit, writes=False)
+    status = actions.add_parser("status", help="done / running / pending / missing per node, with Slurm's reason")
+    status.add_argument("job", metavar="JOB", help="the Slurm job id (or fleet key) submit printed")
+    add_db_options(status, writes=False)
+    resubmit = actions.add_parser("resubmit", help="a new array of only the missing indexes (never the whole array)")
+    resubmit.add_argument("job", metavar="JOB")
+    resubmit.add_argument("--missing", action="store_true", required=True,
+                          help="resubmit the indexes that failed, timed out, were cancelled or never ran")
+    add_db_options(resubmit, writes=False)
+    report = actions.add_parser("report", help="every node against its fleet's robust centre, ranked, with the "
+                                "drain commands")
+    report.add_argument("job", metavar="JOB", nargs="?", help="a fleet job (or --since)")
+    report.add_argument("--since", type=iso_date, metavar="DATE", help="each node's latest result since this date, "
+                        "over every fleet job")
+    report.add_argument("--fail-above", type=finite, metavar="PCT", help="degraded: slower than the fleet by more "
+                        "than PCT percent (default " + ", ".join(f"{k} {v:g}" for k, v in
+                                                                   config.FLEET_SLOWER_PCT.items()) + ")")
+    report.add_argument("--drain", action="store_true", help="run the printed scontrol drain commands")
+    add_db_options(report, writes=False)
+    manifest = actions.add_parser("manifest", help="a Kubernetes Indexed Job, one pod per node, checked against the "
+                                  "Kubernetes API types")
+    manifest.add_argument("--k8s", action="store_true", required=True, help="write a Kubernetes manifest")
+    manifest.add_argument("--nodes", type=int, required=True, metavar="N", help="nodes (pods, one per node)")
+    manifest.add_argument("--tier", type=int, default=0, help="validate's tier (default 0)")
+    manifest.add_argument("--image", required=True, help="a container image with torchrig installed")
+    manifest.add_argument("--node-names", type=comma_list, default=(), metavar="LIST",
+                          help="pin the pods to these nodes (comma list of N names; default any N nodes)")
+    manifest.add_argument("--gpus", type=int, default=1, help="nvidia.com/gpu per pod (default 1; 0 on CPU nodes)")
+    manifest.add_argument("--secret", default="torchrig-db", help="Secret holding the database URL under key 'url' "
+                          "(default torchrig-db)")
+    manifest.add_argument("--namespace", help="the Job's namespace (default: kubectl's)")
+    manifest.add_argument("--out", type=Path, help="write the YAML here (default: print it)")
+    manifest.add_argument("validate_args", nargs="*", metavar="-- VALIDATE-OPTION")
+    task = actions.add_parser("task", help="(run by each array task or pod) validate this node, record the task")
+    task.add_argument("--fleet", required=True, metavar="KEY")
+    task.add_argument("--tier", type=int, required=True)
+    task.add_argument("--out", type=Path, required=True)
+    task.add_argument("--index", type=int, help="the task's index (default $SLURM_ARRAY_TASK_ID or "
+                      "$JOB_COMPLETION_INDEX)")
+    task.add_argument("validate_args", nargs="*", metavar="-- VALIDATE-OPTION")
+    add_db_options(task, writes=False)
 
 
 def iso_date(text: str) -> str:

@@ -233,6 +233,16 @@ CHANGE_PENALTY_FACTOR = 3.0
 HISTORY_BASELINE_INVOCATIONS = 10  # compare --baseline-from-history: the last N invocations on this hardware...
 HISTORY_RECENT_INVOCATIONS = 10  # validate mentions change points among each series' last N invocations
 HISTORY_PLOT_MAX_SERIES = 8  # bench history --plot: one panel per series, the first N (a machine has many)
+# Fleet validation (bench/analysis/fleet.py, bench/run/slurm.py; issue 23): a node is degraded when it is slower than
+# the robust centre of its fingerprint's fleet beyond FLEET_SLOWER_PCT, one-sided at FLEET_ALPHA per node (Holm over
+# its cases): at most 1 % of healthy nodes flagged. 2 % on a GPU: SuperBench's fleets are judged at -5 %, a warm H200
+# case is steady within 0.5 %, so 2 % leaves a 5 % slow node several spreads clear; 10 % on a CPU, as validate.
+FLEET_SLOWER_PCT = {"cuda": 2.0, "cpu": 10.0}
+FLEET_ALPHA = 0.01
+FLEET_MIN_PEERS = 3  # nodes of one fingerprint (the node included) before its speed is judged
+FLEET_POWER = 0.8  # of the smallest detectable slowdown a report gives
+FLEET_TASK_MINUTES = {0: 2, 1: 4, 2: 20}  # Slurm --time per array task by tier: the tier's budget plus start-up
+
 
 class RequestError(ValueError):
     """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and

@@ -71,11 +71,20 @@ class EnvReport:
 
 
 
-def build_report(options: CheckOptions | None = None, probes: Probes | None = None) -> EnvReport:
+def build_report(options: CheckOptions | None = None, probes: Probes | None = None,
+                 only: tuple[str, ...] | None = None) -> EnvReport:
+    """Every registered check, or those named in ``only`` (validate's tiers run a short list; KeyError on a name
+    no check has)."""
+    from envcheck.checks import CHECKS
+
     probes = probes or Probes()
     options = options or CheckOptions()
     facts = collect_facts(probes)
-    checks = run_checks(facts, probes, options)
+    chosen = None
+    if only is not None:
+        known = {check.name: check for check in CHECKS}
+        chosen = [known[name] for name in only]
+    checks = run_checks(facts, probes, options, chosen)
     return EnvReport(facts=facts, checks=tuple(checks), options=options, created=now_iso())
 
 

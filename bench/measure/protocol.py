@@ -25,6 +25,7 @@ from bench.measure.timing import (
     Agree,
     Clock,
     DeviceClock,
+    SlowedClock,
     alone,
     measure_rounds,
     steps_for,
@@ -217,7 +218,10 @@ def prepared_step(case, rules: TimingRules, options: Options) -> Iterator[tuple[
 
 
 def run_case(case, rules: TimingRules, options: Options, index: int = 0, cache: str = "cold",
-             wrap=None, agree: Agree = alone, own_pid: int | None = None) -> RunRecord:
-    """Build and measure one run of ``case`` in this process (the worker's and each rank's job)."""
+             wrap=None, agree: Agree = alone, own_pid: int | None = None, slowdown: float = 0.0) -> RunRecord:
+    """Build and measure one run of ``case`` in this process (the worker's and each rank's job); ``slowdown``:
+    the test-only fault that makes every step that fraction slower (timing.SlowedClock)."""
+    clock = SlowedClock(device_clock(case.device), slowdown) if slowdown > 0 else None
     with isolated(case):
-        return measure_run(build_step(case, options, wrap), rules, index, cache, agree=agree, own_pid=own_pid)
+        return measure_run(build_step(case, options, wrap), rules, index, cache, clock, agree=agree,
+                           own_pid=own_pid)

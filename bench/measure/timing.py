@@ -35,6 +35,24 @@ class DeviceClock:
         return time.perf_counter()
 
 
+class SlowedClock:
+    """Test-only (TORCHRIG_FAULT ``slow:F``): a real slowdown of fraction F. Each reading first sleeps F times the
+    time since the previous one, so that a round of K steps lasts (1 + F) times its work, warm-up and
+    calibration included, as on a node whose every step is that much slower."""
+
+    def __init__(self, inner: Clock, fraction: float) -> None:
+        self.inner, self.fraction = inner, fraction
+        self.last: float | None = None
+
+    def now(self) -> float:
+        current = self.inner.now()
+        if self.last is not None and current > self.last:
+            time.sleep(self.fraction * (current - self.last))
+            current = self.inner.now()
+        self.last = current
+        return current
+
+
 def time_round(step: Callable[[], None], steps: int, clock: Clock) -> float:
     """Seconds for ``steps`` back-to-back steps, synchronised only at the round's ends."""
     start = clock.now()

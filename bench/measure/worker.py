@@ -17,6 +17,7 @@ import fnmatch
 import os
 import resource
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,10 @@ from envcheck.records import first_line
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 EXECUTOR_PID_ENV = "TORCHRIG_EXECUTOR_PID"  # set by the executor for its workers; a DDP rank checks it
-FAULT_ENV = "TORCHRIG_FAULT"  # test-only: "CASE-KEY-GLOB=fault[;...]" (raise, oom, cpu-oom, abort, hang, nan)
+FAULT_ENV = "TORCHRIG_FAULT"  # test-only: "CASE-KEY-GLOB=fault[;...]" (raise, oom, cpu-oom, abort, hang, nan,
+# slow:F: every step F slower, e.g. slow:0.5); "NODE@CASE-KEY-GLOB=fault" only where the Slurm node (SLURMD_NODENAME)
+# or the host is NODE, so that one array's task on one node of a fleet test is the slow one
+NODE_ENVS = ("SLURMD_NODENAME", "TORCHRIG_NODE")
 
 
 def die_with_parent(ancestor_env: str | None = None) -> None:
@@ -80,9 +84,22 @@ def fault_for(key: str, environ=os.environ) -> str | None:
     """The fault a test asked this case to suffer (TORCHRIG_FAULT), or None."""
     for rule in filter(None, environ.get(FAULT_ENV, "").split(";")):
         pattern, _, fault = rule.partition("=")
-        if fnmatch.fnmatchcase(key, pattern):
+        node, at, glob = pattern.rpartition("@")
+        if at and node not in {environ.get(name) for name in NODE_ENVS} | {socket.gethostname()}:
+            continue
+        if fnmatch.fnmatchcase(key, glob):
             return fault
     return None
+
+
+def slowdown_of(fault: str | None) -> float:
+    """F of a ``slow:F`` fault (0 for any other); a malformed F is a test's mistake, raised."""
+    if not fault or not fault.startswith("slow:"):
+        return 0.0
+    fraction = float(fault.removeprefix("slow:"))
+    if not 0 < fraction < 100:
+        raise ValueError(f"{FAULT_ENV}: slow:F needs 0 < F < 100, got {fraction}")
+    return fraction
 
 
 EARLY_FAULTS = ("raise", "abort", "hang")  # need no torch: injected before it is imported
@@ -119,15 +136,15 @@ def run_case_job(job: CaseJob) -> RunRecord:
     cache = cache_state(job.cache_dir)
     fault = fault_for(job.case.key)
     try:
-        if fault and not fault.startswith(("rank", "bitflip")):  # rankN:... faults are for data-parallel ranks,
-            inject(fault)  # bitflip:N for the corruption check (bench/measure/micro.py)
+        if fault and not fault.startswith(("rank", "bitflip", "slow:")):  # rankN:... faults are for data-parallel
+            inject(fault)  # ranks, bitflip:N for the corruption check (bench/measure/micro.py), slow:F for the timer
         if job.case.micro is not None:
             from bench.measure.micro import run_micro_case  # imports torch
 
             return run_micro_case(job.case, job.rules, job.index, fault=fault)
         from bench.measure.protocol import run_case, with_losses  # imports torch
 
-        record = run_case(job.case, job.rules, job.options, job.index, cache)
+        record = run_case(job.case, job.rules, job.options, job.index, cache, slowdown=slowdown_of(fault))
         return with_losses(record, record.loss_start, float("nan")) if fault == "nan" else record
     except Exception as error:  # noqa: BLE001 - a failing run is recorded, the run goes on
         return RunRecord(job.index, outcome_of(error), first_line(error),

@@ -34,7 +34,7 @@ def size_text(size: int) -> str:
 
 
 def render_micro(report, yardsticks=None, out=None) -> None:
-    """``yardsticks``: bench/store/fleet.py's, by case key (None: no database)."""
+    """``yardsticks``: bench/store/yardsticks.py's, by case key (None: no database)."""
     records = [r for r in report.cases if r.case.micro is not None]
     if not records and not (report.device == "cuda" and report.invocation.suite == "micro"):
         return

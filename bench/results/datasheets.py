@@ -1,6 +1,6 @@
 """Known GPUs' datasheet figures, keyed by NVML's product name (nvmlDeviceGetName, which torch's
 get_device_name also returns), so that a micro-benchmark or a matmul ceiling reads as a fraction of the limit.
-CPUs have no table: they are judged against their fleet and their own history (bench/store/fleet.py).
+CPUs have no table: they are judged against their fleet and their own history (bench/store/yardsticks.py).
 
 Every tensor-core rate here is DENSE (NVIDIA's datasheets print the 2:4-sparse rate, twice the dense one,
 with an asterisk); bandwidths are as printed: memory in GB/s, PCIe and NVLink as the datasheet's

@@ -108,16 +108,6 @@ CATALOGUE: dict[str, MicroSpec] = {spec.name: spec for spec in (
               "matmuls", "TFLOP/s", "s", limit="fp32_tflops"),
 )}
 
-# The micro cases each fleet tier (issue 23) runs, by size class, as `--micro` names (NAME or NAME:SIZE; a name
-# alone takes the device's default size, config.MICRO_DEFAULTS). Tier 0 must fit Slurm's 60 s health check with
-# torch's import, tier 1 a 2 min epilogue, tier 2 a 15 min acceptance run.
-MICRO_TIERS: dict[str, tuple[str, ...]] = {
-    "tier0": ("launch", "mem-copy", "sdc-matmul:5"),
-    "tier1": ("launch", "mem-copy", "mem-triad", "h2d-pinned", "d2h-pinned", "sdc-matmul:15"),
-    "tier2": ("launch", "mem-copy", "mem-triad", "h2d-pinned", "h2d-pageable", "d2h-pinned", "d2h-pageable",
-              "peer-copy", "allreduce", "sdc-matmul:120"),
-}
-
 
 def is_micro(name: str) -> bool:
     return name in CATALOGUE

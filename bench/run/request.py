@@ -32,7 +32,8 @@ RDZV = re.compile(r"(?P<host>[\w.\-\[\]:]+):(?P<port>\d+)")
 # recording, JUnit, the database, the undecided exit code).
 NOT_REQUEST_OPTIONS = frozenset({"command", "resume", "list", "setup", "nproc_per_node", "nnodes", "node_rank",
                                  "rdzv_endpoint", "oversubscribe", "baseline", "baselines", "record", "junit_xml",
-                                 "allow_undecided", "db", "no_db"})
+                                 "allow_undecided", "db", "no_db",
+                                 "tier"})  # validate --tier: bench/run/tiers.py fills the request's fields
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
 

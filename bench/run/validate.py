@@ -37,6 +37,7 @@ class ValidateRequest:
     fail_above: float | None = None  # percent; default per device (config.VALIDATE_FAIL_ABOVE_PCT)
     record: bool = False
     junit_xml: Path | None = None
+    checks: tuple[str, ...] | None = None  # envcheck checks to run (a tier's list); None: every check
 
     def __post_init__(self) -> None:
         if error := config.fail_above_error(self.fail_above):
@@ -189,7 +190,7 @@ def validate(request: ValidateRequest, progress, listener=None) -> Validation:
     environment = snapshot()
     device = resolve_device(request.invocation.device, environment, "")  # --device cuda without CUDA: exit 2 here
     location, baseline = load_baseline_for(request, hardware_fingerprint(environment.facts, device).id)
-    env_report = build_report(CheckOptions(require_cuda=device == "cuda"))
+    env_report = build_report(CheckOptions(require_cuda=device == "cuda"), only=request.checks)
     progress.show(env_report)
     threshold = request.threshold(device)
     judge = None

@@ -197,3 +197,39 @@ validate_verdict = Table(
     Column("baseline", Text),  # where the baseline came from
     Column("reasons", JSON, nullable=False),
 )
+
+# Revision 0004 (issue 23): fleet validation. A fleet job is one submission of validate to many nodes (a Slurm job
+# array, resubmitted for its missing indexes, or a Kubernetes Indexed Job); a task is one index of it, pinned to one
+# node. Tasks are written at submission (state "submitted") so that a node that never reports is missing, not
+# absent; each task marks itself running and then done with the invocation its validate stored.
+fleet_job = Table(
+    "fleet_job", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fleet_key", String(NAME), nullable=False, unique=True),  # torchrig's id, known before submission
+    Column("scheduler", String(16), nullable=False),  # slurm or kubernetes
+    Column("scheduler_jobs", JSON, nullable=False),  # Slurm array job ids: the first submission, then resubmissions
+    Column("tier", Integer, nullable=False),
+    Column("submitted", String(40), nullable=False),  # ISO 8601, UTC
+    Column("partition", String(NAME)),
+    Column("nodes", JSON, nullable=False),  # the node of each index, in index order
+    Column("options", JSON, nullable=False),  # validate's extra arguments, the time limit, the output folder
+)
+
+fleet_task = Table(
+    "fleet_task", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fleet_job_id", ForeignKey("fleet_job.id", ondelete="CASCADE"), nullable=False),
+    Column("task_index", Integer, nullable=False),
+    Column("node", String(NAME), nullable=False),  # where it was pinned; ran_on says where it ran
+    Column("ran_on", String(NAME)),
+    Column("state", String(16), nullable=False),  # submitted, running, done
+    Column("scheduler_job", String(NAME)),  # the array element that ran it last, e.g. 1234_5
+    Column("attempts", Integer, nullable=False),
+    Column("started", String(40)),
+    Column("finished", String(40)),
+    Column("exit_code", Integer),
+    Column("verdict", String(16)),
+    Column("invocation_key", String(KEY)),  # validate's stored invocation (None: it stored none)
+    UniqueConstraint("fleet_job_id", "task_index"),
+    Index(None, "finished"),
+)

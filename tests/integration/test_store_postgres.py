@@ -81,7 +81,7 @@ def test_schema_is_created_and_an_older_one_refused_until_db_upgrade(url):
             del row[column]
         connection.execute(schema.invocation.insert().values(**row))
     state = database.upgrade(old)
-    assert (state.current, state.head) == ("0001", head) and head == "0003"
+    assert (state.current, state.head) == ("0001", head) and head == "0004"
     with old.connect() as connection:
         migrated = connection.execute(select(schema.invocation.c.state, schema.invocation.c.start_key)).one()
     assert tuple(migrated) == ("done", rows.start_key(numbered_report(2)))

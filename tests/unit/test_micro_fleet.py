@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bench.store import database, writer
-from bench.store.fleet import yardsticks
+from bench.store.yardsticks import yardsticks
 from tests.reports import ENVIRONMENT, report
 from tests.unit.test_micro import micro_record
 
