@@ -139,10 +139,10 @@ def chosen(session: nox.Session) -> tuple[list[Environment], list[str]]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (CI's command) in the default environment; the slow and PostgreSQL tests (CI runs
-    them after): -- -m "slow or postgres"."""
+    """Run the test suite (CI's command) in the default environment; the slow, PostgreSQL and browser tests (CI
+    runs them after): -- -m "slow or postgres or browser"."""
     install(session, DEFAULT, "[dev,plot,llm,postgres]")
-    session.run("pytest", *(session.posargs or ["-m", "not postgres and not slow"]))
+    session.run("pytest", *(session.posargs or ["-m", "not postgres and not slow and not browser"]))
 
 
 @nox.session

@@ -375,8 +375,33 @@ def cmd_history(args) -> int:
     return EXIT_OK
 
 
+def cmd_publish(args) -> int:
+    import importlib.util
+
+    from bench.render.site.publish import publish
+    from bench.store.database import display
+    from envcheck.files import OutputError
+
+    missing = [name for name in ("jinja2", "plotly") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"publish needs {' and '.join(missing)}: pip install 'torchrig[plot]'")
+    engine = open_database(args)
+    try:
+        summary = publish(engine, args.out, database=display(engine.url), force=args.force)
+    except OutputError as error:
+        raise UsageError(str(error)) from None
+    finally:
+        engine.dispose()
+    print(printable(f"published {summary.out}: {summary.nodes} node(s), {summary.cases} case(s), "
+                    f"{summary.comparisons} comparison(s); {len(summary.written)} file(s) written, "
+                    f"{len(summary.unchanged)} unchanged, {len(summary.removed)} removed"))
+    print(printable(f"open {summary.out / 'index.html'} or serve it: python -m http.server -d {summary.out}"))
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "summary": cmd_summary, "report": cmd_report,
-            "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db}
+            "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db,
+            "publish": cmd_publish}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,6 +203,13 @@ CHANGE_MIN_SEGMENT = 5
 CHANGE_PENALTY_FACTOR = 3.0
 HISTORY_BASELINE_INVOCATIONS = 10  # compare --baseline-from-history: the last N invocations on this hardware...
 HISTORY_RECENT_INVOCATIONS = 10  # validate mentions change points among each series' last N invocations
+# `bench publish` (bench/render/site): the static results site.
+SITE_MANIFEST = ".torchrig-site.json"  # which pages the site's last publish wrote, with their inputs' digests
+SITE_LATEST_CHANGES = 50  # the overview lists the most recent change points of all series, at most this many
+SITE_OUTLIER_PCT = 10.0  # a node whose throughput on a case is this far from its fleet's median is an outlier
+SITE_HISTORY_POINTS = 10  # a node page judges its latest result against the median of its previous N
+SITE_WEBGL_POINTS = 20000  # a case plot with more points is drawn with WebGL (SVG slows down beyond that)
+SITE_PARALLEL_SERIES = 200  # a case with this many node series finds their change points in worker processes
 
 class RequestError(ValueError):
     """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and
