@@ -67,6 +67,12 @@ class Node:
         return self.hostname, self.fingerprint
 
     @property
+    def hardware(self) -> str:
+        """What the fingerprint says the hardware is: its GPUs, else its CPU model."""
+        fields = {name: value for name, value in self.fields}
+        return str(fields.get("gpu") or fields.get("cpu") or self.device_name)
+
+    @property
     def last_verdict(self) -> Verdict | None:
         return self.verdicts[-1] if self.verdicts else None
 
@@ -158,7 +164,8 @@ def invocations(engine: Engine) -> list[Invocation]:
     statement = (select(inv.c.invocation_key, inv.c.kind, inv.c.started, inv.c.hostname, machine.c.fingerprint,
                         inv.c.label, inv.c.suite, inv.c.setup_label, inv.c.argv, sw.c.python, sw.c.torch, sw.c.cuda,
                         sw.c.cudnn, sw.c.driver)
-                 .select_from(inv.join(sw, sw.c.id == inv.c.software_id).join(machine, machine.c.id == inv.c.machine_id))
+                 .select_from(inv.join(sw, sw.c.id == inv.c.software_id)
+                              .join(machine, machine.c.id == inv.c.machine_id))
                  .order_by(inv.c.started, inv.c.invocation_key))
     software: dict[tuple, Software] = {}
     found = []

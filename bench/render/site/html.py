@@ -49,9 +49,18 @@ def when(stamp: str | None) -> str:
     return stamp.replace("T", " ").replace("+00:00", "")[:16]
 
 
-def plot_time(stamp: str) -> str:
-    """A start time as Plotly reads a date axis (UTC, to the second)."""
-    return stamp.replace("T", " ").replace("+00:00", "")[:19]
+def plot_time(stamp: str) -> int | str:
+    """A start time as Plotly reads a date axis: milliseconds since the epoch (UTC; shorter in a large site's JSON
+    than the date's text), or the text itself if it does not parse."""
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return round(moment.timestamp() * 1000)
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -59,10 +68,15 @@ def pct(value: float | None, digits: int = 1) -> str:
 
 
 def code_digest() -> str:
-    """A digest of the site's templates, assets and code: a page is rendered again when any of them changed."""
+    """A digest of what turns the store into pages: the site's templates, assets and code, the analysis it calls
+    (change points, comparisons, ratios), the store's readers and the defaults (bench/config.py). A page, and a
+    cached change point, is made again when any of them changed."""
+    bench = HERE.parent.parent
+    sources = [*HERE.rglob("*.py"), *TEMPLATES.rglob("*"), *ASSETS.rglob("*"), *(bench / "analysis").glob("*.py"),
+               *(bench / "store").glob("*.py"), bench / "config.py"]
     digest = hashlib.sha256()
-    for path in sorted([*HERE.rglob("*.py"), *TEMPLATES.rglob("*"), *ASSETS.rglob("*")]):
+    for path in sorted(sources):
         if path.is_file():
-            digest.update(path.relative_to(HERE).as_posix().encode())
+            digest.update(path.relative_to(bench).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -32,12 +32,27 @@ class SiteWriter:
     force: bool = False  # render every page again, whatever the manifest says
     previous: dict[str, str] = dataclasses.field(default_factory=dict)
     pages: dict[str, str] = dataclasses.field(default_factory=dict)
+    # results computed for earlier publishes, by the digest of their inputs (the change points of each series):
+    # what the last publish left, and what this one used (the manifest keeps only these)
+    cached: dict[str, object] = dataclasses.field(default_factory=dict)
+    kept: dict[str, object] = dataclasses.field(default_factory=dict)
     written: list[str] = dataclasses.field(default_factory=list)
     unchanged: list[str] = dataclasses.field(default_factory=list)
     removed: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.previous = owned_pages(self.out)
+        manifest = owned_manifest(self.out)
+        self.previous = {str(name): str(key) for name, key in manifest.get("pages", {}).items()}
+        cached = manifest.get("cache", {})
+        self.cached = cached if isinstance(cached, dict) and not self.force else {}
+
+    def remembered(self, key: str, compute):
+        """The result cached under ``key`` (the digest of its inputs) by an earlier publish, else ``compute()``;
+        kept for the next publish either way."""
+        if key not in self.cached:
+            self.cached[key] = compute()
+        self.kept[key] = self.cached[key]
+        return self.kept[key]
 
     def needs(self, name: str, key: str) -> bool:
         """Record the page's digest; True when it has to be rendered (new, changed, missing or forced)."""
@@ -69,16 +84,17 @@ class SiteWriter:
             except OSError as error:
                 raise OutputError(f"cannot remove {path}: {describe(error)}") from None
             self.removed.append(name)
-        manifest = {"tool": TOOL, "version": VERSION, "pages": dict(sorted(self.pages.items()))}
+        manifest = {"tool": TOOL, "version": VERSION, "pages": dict(sorted(self.pages.items())), "cache": self.kept}
         try:
             write_atomic(self.out / config.SITE_MANIFEST, json_text(manifest))
         except OSError as error:
             raise OutputError(f"cannot write {self.out / config.SITE_MANIFEST}: {describe(error)}") from None
 
 
-def owned_pages(out: Path) -> dict[str, str]:
-    """The pages (name -> digest) the last publish into ``out`` wrote; refuses a file, and a folder that holds
-    anything but was never published into (its files are someone else's)."""
+def owned_manifest(out: Path) -> dict:
+    """The manifest of the last publish into ``out`` (its pages, name -> digest, and its cache), {} for a new or
+    empty folder; refuses a file, and a folder that holds anything but was never published into (its files are
+    someone else's)."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; expected a folder for the site")
     manifest = out / config.SITE_MANIFEST
@@ -95,4 +111,4 @@ def owned_pages(out: Path) -> dict[str, str]:
         raise OutputError(f"{manifest}: not a `bench publish` manifest; choose another --out")
     if data.get("version") != VERSION:
         return {}  # another layout: every page is rendered again
-    return {str(name): str(key) for name, key in data["pages"].items()}
+    return data

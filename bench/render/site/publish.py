@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -87,6 +88,7 @@ class Site:
     changes: list[dict] = dataclasses.field(default_factory=list)
     case_rows: list[dict] = dataclasses.field(default_factory=list)
     series_total: int = 0
+    invocation_index: dict[str, int] = dataclasses.field(default_factory=dict)  # its place in assets/invocations.js
     pool: object = None  # a ProcessPoolExecutor for change points, or None
     workers: int = 1
 
@@ -98,9 +100,17 @@ class Site:
         self.writer.page(name, key, lambda: render(template, published=self.published, **context))
 
     def changes_of(self, found: list[Series]) -> list[dict]:
-        """Change-point rows of every series, in worker processes when there are many (each is independent)."""
+        """Change-point rows of every series: those of a series whose invocations are the same as at the last
+        publish come from its manifest (stored results never change), the others are computed, in worker
+        processes when there are many (each series is independent)."""
+        keys = [series_key(self.code, one) for one in found]
+        missing = {key: one for key, one in zip(keys, found, strict=True) if key not in self.writer.cached}
+        computed = dict(zip(missing, self.compute_changes(list(missing.values())), strict=True))
+        return [row for key in keys for row in self.writer.remembered(key, lambda key=key: computed[key])]
+
+    def compute_changes(self, found: list[Series]) -> list[list[dict]]:
         if len(found) < config.SITE_PARALLEL_SERIES or (os.cpu_count() or 1) < 2:
-            return [row for one in found for row in changes_of(one)]
+            return [changes_of(one) for one in found]
         if self.pool is None:
             import concurrent.futures
             import multiprocessing
@@ -108,7 +118,7 @@ class Site:
             self.workers = os.cpu_count() or 1
             self.pool = concurrent.futures.ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"))
         chunk = max(1, len(found) // (4 * self.workers))
-        return [row for rows in self.pool.map(changes_of, found, chunksize=chunk) for row in rows]
+        return list(self.pool.map(changes_of, found, chunksize=chunk))
 
     def node_link(self, host: str, fingerprint: str) -> str | None:
         return node_page(host, fingerprint) if (host, fingerprint) in self.nodes else None
@@ -122,7 +132,7 @@ def change_row(change: SeriesChange) -> dict:
             "host": point.hostname, "fingerprint": change.series.fingerprint,
             "magnitude": f"{abs(change.magnitude):.1%}", "slower": slower,
             "before": seconds(change.before_s), "after": seconds(change.after_s), "pvalue": f"{change.pvalue:.1g}",
-            "what": what, "invocation": point.invocation_key[:16], "items_per_s": point.items_per_s,
+            "what": what, "invocation": point.invocation_key, "items_per_s": point.items_per_s,
             "label": f"{change.magnitude:+.1%} step time: {what}",
             "short": f"{change.magnitude:+.1%} " + (describe_differences(
                 [d for d in change.differences if d[0] != "host"]) or "")}
@@ -142,6 +152,13 @@ def node_series(one: Series) -> list[Series]:
     for point in one.points:
         hosts.setdefault(point.hostname, []).append(point)
     return [Series(one.history_key, one.case_key, one.fingerprint, one.context, points) for points in hosts.values()]
+
+
+def series_key(code: str, one: Series) -> str:
+    """What a series' change points depend on: its invocations (a stored result never changes) and the site's code."""
+    first = one.points[0]
+    text = "\n".join([code, one.history_key, first.hostname or "", *(p.invocation_key for p in one.points)])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def changes_of(one: Series) -> list[dict]:
@@ -177,7 +194,7 @@ def publish_case(site: Site, case: str) -> None:
             lines.append({"name": f"{host} ({one.fingerprint[:12]}{', ' + context if context else ''})",
                           "group": one.history_key, "points": [
                               (p.started, p.items_per_s, found.info[(one.history_key, p.invocation_key)].run_spread_cv,
-                               p.noisy, p.invocation_key[:16]) for p in measured]})
+                               p.noisy, site.invocation_index[p.invocation_key]) for p in measured]})
         measured_all = one.measured
         series_rows.append({"fingerprint": one.fingerprint, "context": context,
                             "nodes": [{"host": h, "page": node_page(h, one.fingerprint)} for h in
@@ -186,9 +203,10 @@ def publish_case(site: Site, case: str) -> None:
                             "noisy": len(measured_all) - len(one.quiet), "first": one.points[0].started,
                             "last": one.points[-1].started,
                             "latest": rate(measured_all[-1].items_per_s) if measured_all else "-"})
-    change_rows = sorted(site.changes_of(nodes), key=lambda row: row["started"])
+    change_rows = sorted((dict(row) for row in site.changes_of(nodes)), key=lambda row: row["started"])
     for row in change_rows:
         row["node_page"] = site.node_link(row["host"], row["fingerprint"])
+        row["index"] = site.invocation_index[row["invocation"]]
     site.changes += change_rows
     site.series_total += len(nodes)
     measured = sum(len(line["points"]) for line in lines)
@@ -233,10 +251,10 @@ def publish_fleet(site: Site, ratios: dict) -> dict[tuple[str, str], dict]:
     rows.sort(key=lambda r: (-r["score"], r["host"], r["fingerprint"]))
     columns = sorted({case for cases in by_node.values() for case in cases})
     matrix = [[by_node[(r["host"], r["fingerprint"])].get(case) for case in columns] for r in rows]
-    texts = [[f"{figures.plot_text(r['host'])}<br>{figures.plot_text(case)}<br>"
-              + (f"{value:.3f}x its fleet's median" if value is not None else "not measured") for case, value in
-              zip(columns, row, strict=True)] for r, row in zip(rows, matrix, strict=True)]
-    figure = figures.heatmap_figure(rows, columns, matrix, texts) if rows else None
+    hosts = [row["host"] for row in rows]
+    for row in rows:  # a row's label: its host, and its fingerprint where two nodes share the host name
+        row["label"] = row["host"] + (f" ({row['fingerprint'][:12]})" if hosts.count(row["host"]) > 1 else "")
+    figure = figures.heatmap_figure(rows, columns, matrix) if rows else None
     for row in rows:
         del row["score"]
     site.page("fleet.html", "fleet.html", "Fleet heat map", plots=bool(rows), rows=rows,
@@ -314,9 +332,8 @@ def comparison_context(pair: Pair, base, new) -> tuple[dict, object]:
              "tells": tells(row), "runs": f"{row.estimate.n_base}/{row.estimate.n_new}" if row.estimate else "-",
              "verdict": row.verdict.value, "why": row.why} for row in comparison.cases]
     counts = ", ".join(f"{comparison.count(v)} {v.value}" for v in Verdict if comparison.count(v))
-    export = "EXPORT"
-    command = (f"python -m bench db export --out {export} && python -m bench compare "
-               f"{export}/{base.machine_id}/{pair.base.key[:16]}.json {export}/{new.machine_id}/{pair.new.key[:16]}.json")
+    files = [f"EXPORT/{report.machine_id}/{inv.key[:16]}.json" for inv, report in ((pair.base, base), (pair.new, new))]
+    command = f"python -m bench db export --out EXPORT && python -m bench compare {' '.join(files)}"
     context = {"base": {"describe": side_text(pair.base, base)}, "new": {"describe": side_text(pair.new, new)},
                "basis": comparison.basis, "command": command,
                "differences": [[label, str(b), str(n)] for label, b, n in comparison.differences], "rows": rows,
@@ -371,7 +388,7 @@ def publish_node(site: Site, node: site_data.Node, peers: int, comparisons: list
     envcheck = node.last_envcheck
     site.page(node_page(*node.key), "node.html", f"node {node.hostname}", plots=bool(cases),
               node={"host": node.hostname, "fingerprint": node.fingerprint, "device": node.device,
-                    "device_name": node.device_name, "fields": [[str(k), str(v)] for k, v in node.fields],
+                    "device_name": node.hardware, "fields": [[str(k), str(v)] for k, v in node.fields],
                     "first_seen": node.first_seen, "last_seen": node.last_seen, "invocations": node.invocations,
                     "peers": peers},
               verdicts=[{"started": v.started, "verdict": v.verdict, "invocation": v.invocation_key[:16],
@@ -406,7 +423,7 @@ def publish_overview(site: Site, ratios: dict) -> None:
     cards.append({"figure": len(off), "what": f"nodes off their fleet by > {config.SITE_OUTLIER_PCT:g} %"})
     latest = sorted(site.changes, key=lambda row: row["started"], reverse=True)
     machines = [{"host": n.hostname, "page": node_page(*n.key), "fingerprint": n.fingerprint,
-                 "device_name": n.device_name, "last_seen": n.last_seen, "invocations": n.invocations,
+                 "device_name": n.hardware, "last_seen": n.last_seen, "invocations": n.invocations,
                  "verdict": n.last_verdict.verdict if n.last_verdict else None,
                  "envcheck": n.last_envcheck.verdict if n.last_envcheck else None, "outliers": off.get(n.key, 0)}
                 for n in sorted(nodes, key=lambda n: n.last_seen, reverse=True)]
@@ -417,10 +434,10 @@ def publish_overview(site: Site, ratios: dict) -> None:
 
 
 def invocations_script(invocations: list[site_data.Invocation]) -> str:
-    table = {inv.key[:16]: {"kind": inv.kind, "started": when(inv.started), "host": inv.hostname,
-                            "label": inv.setup_label or inv.label, "torch": inv.software.torch,
-                            "cuda": inv.software.cuda, "driver": inv.software.driver, "argv": inv.argv}
-             for inv in invocations}
+    """Every invocation once, for the hover of the points it measured (a point carries its index here)."""
+    table = [{"key": inv.key[:16], "kind": inv.kind, "started": when(inv.started), "host": inv.hostname,
+              "label": inv.setup_label or inv.label, "torch": inv.software.torch, "cuda": inv.software.cuda,
+              "driver": inv.software.driver, "argv": inv.argv} for inv in invocations]
     return f"window.TORCHRIG_INVOCATIONS = {safe_json(table)};\n"  # no '<' in it, as in a page
 
 
@@ -451,6 +468,7 @@ def publish_site(site: Site) -> PublishSummary:
     engine, out = site.engine, site.writer.out
     site.nodes = {node.key: node for node in site_data.nodes(engine)}
     invocations = site_data.invocations(engine)
+    site.invocation_index = {inv.key: index for index, inv in enumerate(invocations)}
     publish_assets(site, invocations)
     cases = site_data.case_keys(engine)
     for case in cases:

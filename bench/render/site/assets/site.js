@@ -7,14 +7,14 @@
     return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
-  function invocationText(key) {
-    var all = window.TORCHRIG_INVOCATIONS || {};
-    var inv = all[key];
+  function invocationText(index) {
+    var all = window.TORCHRIG_INVOCATIONS || [];
+    var inv = all[index];
     if (!inv) {
-      return "invocation " + esc(key);
+      return "invocation #" + esc(index);
     }
     var lines = [
-      "invocation " + esc(key) + " (" + esc(inv.kind) + ")",
+      "invocation " + esc(inv.key) + " (" + esc(inv.kind) + ")",
       esc(inv.started) + " UTC on " + esc(inv.host),
       "torch " + esc(inv.torch || "-") + ", CUDA " + esc(inv.cuda || "-") + ", driver " + esc(inv.driver || "-"),
     ];
