@@ -73,7 +73,8 @@ def case_figure(lines: list[dict], changes: list[dict], unit: str) -> dict:
     layout = {"margin": {"l": 70, "r": 20, "t": 90, "b": 50}, "hovermode": "closest",
               "xaxis": {"type": "date", "title": {"text": "invocation start (UTC)"}},
               "yaxis": {"type": "log", "title": {"text": plot_text(unit) + "/s (log)"}},
-              "legend": {"orientation": "h", "y": -0.2}, "shapes": shapes, "annotations": annotations}
+              "legend": {"orientation": "h", "y": -0.2}, "shapes": shapes, "annotations": annotations,
+              "showlegend": len(lines) <= config.SITE_MAX_BANDS}  # beyond, a legend is longer than the plot
     return {"data": data, "layout": layout}
 
 

@@ -215,7 +215,8 @@ def publish_case(site: Site, case: str) -> None:
                            "points": measured, "changes": len(change_rows),
                            "last": max((s.points[-1].started for s in found.series), default=None)})
     site.page(case_page(case), "case.html", f"case {case}", plots=True, invocations=True, measured=measured,
-              figure=safe_json(figure) if figure else "", height=460 + 14 * min(len(lines), 40),
+              figure=safe_json(figure) if figure else "", height=460 + 14 * min(len(lines), config.SITE_MAX_BANDS),
+              lines=len(lines), max_bands=config.SITE_MAX_BANDS,
               changes=list(reversed(change_rows)), series=series_rows)
 
 
