@@ -378,18 +378,32 @@ def cmd_history(args) -> int:
 def cmd_publish(args) -> int:
     import importlib.util
 
-    from bench.render.site.publish import publish
-    from bench.store.database import display
-    from envcheck.files import OutputError
-
     missing = [name for name in ("jinja2", "plotly") if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(f"publish needs {' and '.join(missing)}: pip install 'torchrig[plot]'")
-    engine = open_database(args)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bench.render.site.publish import publish
+    from bench.store.database import StoreError, StoreUsageError, describe, display, open_engine, resolve_url
+    from envcheck.files import OutputError
+
+    try:  # --out is the site here, not where reports (and their database) are: no default beside it
+        url = resolve_url(args.db)
+    except StoreUsageError as error:
+        raise UsageError(str(error)) from None
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
+        raise UsageError(f"--db {url.database}: no such database file; expected the results database to publish "
+                         "(record one with `python -m bench run` or `python -m bench db import`)")
+    try:
+        engine = open_engine(url)
+    except StoreError as error:
+        raise UsageError(str(error)) from None
     try:
         summary = publish(engine, args.out, database=display(engine.url), force=args.force)
     except OutputError as error:
         raise UsageError(str(error)) from None
+    except SQLAlchemyError as error:
+        raise UsageError(f"{display(engine.url)}: {describe(error)}") from None
     finally:
         engine.dispose()
     print(printable(f"published {summary.out}: {summary.nodes} node(s), {summary.cases} case(s), "

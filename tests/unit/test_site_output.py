@@ -92,3 +92,12 @@ def test_the_ratio_to_the_fleet_median():
     ratios = ratio_to_fingerprint_median({("a", "F", "c"): 100.0, ("b", "F", "c"): 100.0, ("d", "F", "c"): 75.0,
                                           ("e", "G", "c"): 50.0})
     assert ratios == {("a", "F", "c"): 1.0, ("b", "F", "c"): 1.0, ("d", "F", "c"): 0.75, ("e", "G", "c"): None}
+
+
+def test_publish_refuses_a_database_file_that_does_not_exist(tmp_path, capsys):
+    from bench.__main__ import main
+    from tests.conftest import usage_error
+
+    line = usage_error(main, ["publish", "--db", str(tmp_path / "typo.db"), "--out", str(tmp_path / "site")], capsys)
+    assert "no such database file" in line
+    assert not (tmp_path / "typo.db").exists() and not (tmp_path / "site").exists()
