@@ -140,10 +140,10 @@ def chosen(session: nox.Session) -> tuple[list[Environment], list[str]]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (CI's command) in the default environment; the slow, PostgreSQL and Slurm tests (CI runs
-    them after): -- -m "slow or postgres or slurm"."""
+    """Run the test suite (CI's command) in the default environment; the slow, PostgreSQL, Slurm and browser tests
+    (CI runs them after): -- -m "slow or postgres or slurm or browser"."""
     install(session, DEFAULT, "[dev,plot,llm,postgres]")
-    session.run("pytest", *(session.posargs or ["-m", "not postgres and not slow and not slurm"]))
+    session.run("pytest", *(session.posargs or ["-m", "not postgres and not slow and not slurm and not browser"]))
 
 
 @nox.session

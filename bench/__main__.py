@@ -623,8 +623,47 @@ def fleet_task(args) -> int:
     return code
 
 
+def cmd_publish(args) -> int:
+    import importlib.util
+
+    missing = [name for name in ("jinja2", "plotly") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"publish needs {' and '.join(missing)}: pip install 'torchrig[plot]'")
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bench.render.site.publish import publish
+    from bench.store.database import StoreError, StoreUsageError, describe, display, open_engine, resolve_url
+    from envcheck.files import OutputError
+
+    try:  # --out is the site here, not where reports (and their database) are: no default beside it
+        url = resolve_url(args.db)
+    except StoreUsageError as error:
+        raise UsageError(str(error)) from None
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
+        raise UsageError(f"--db {url.database}: no such database file; expected the results database to publish "
+                         "(record one with `python -m bench run` or `python -m bench db import`)")
+    try:
+        engine = open_engine(url)
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+    try:
+        summary = publish(engine, args.out, database=display(engine.url), force=args.force)
+    except OutputError as error:
+        raise UsageError(str(error)) from None
+    except SQLAlchemyError as error:
+        raise UsageError(f"{display(engine.url)}: {describe(error)}") from None
+    finally:
+        engine.dispose()
+    print(printable(f"published {summary.out}: {summary.nodes} node(s), {summary.cases} case(s), "
+                    f"{summary.comparisons} comparison(s); {len(summary.written)} file(s) written, "
+                    f"{len(summary.unchanged)} unchanged, {len(summary.removed)} removed"))
+    print(printable(f"open {summary.out / 'index.html'} or serve it: python -m http.server -d {summary.out}"))
+    return EXIT_OK
+
+
 COMMANDS = {"fleet": cmd_fleet, "micro": cmd_micro, "run": cmd_run, "compare": cmd_compare, "summary": cmd_summary,
-            "report": cmd_report, "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db}
+            "report": cmd_report, "validate": cmd_validate, "tta": cmd_tta, "history": cmd_history, "db": cmd_db,
+            "publish": cmd_publish}
 
 
 def main(argv: list[str] | None = None) -> int:

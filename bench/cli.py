@@ -221,6 +221,14 @@ def build_parser() -> OneLineParser:
     upgrade = actions.add_parser("upgrade", help="migrate the database's schema to this torchrig's")
     add_db_options(upgrade, writes=False)
     add_fleet_parser(commands)
+
+    publish = commands.add_parser("publish", help="a static results site from the results database (offline, "
+                                                  "incremental): overview, cases, nodes, fleet heat map, comparisons")
+    add_db_options(publish, writes=False)
+    publish.add_argument("--out", type=Path, required=True, help="the site's folder (new, empty, or published "
+                         "before); serve it with `python -m http.server -d OUT` or open OUT/index.html")
+    publish.add_argument("--force", action="store_true", help="render every page again, even those whose inputs "
+                         "did not change")
     return parser
 
 

@@ -243,6 +243,14 @@ FLEET_MIN_PEERS = 3  # nodes of one fingerprint (the node included) before its s
 FLEET_POWER = 0.8  # of the smallest detectable slowdown a report gives
 FLEET_TASK_MINUTES = {0: 2, 1: 4, 2: 20}  # Slurm --time per array task by tier: the tier's budget plus start-up
 
+# `bench publish` (bench/render/site): the static results site.
+SITE_MANIFEST = ".torchrig-site.json"  # which pages the site's last publish wrote, with their inputs' digests
+SITE_LATEST_CHANGES = 50  # the overview lists the most recent change points of all series, at most this many
+SITE_OUTLIER_PCT = 10.0  # a node whose throughput on a case is this far from its fleet's median is an outlier
+SITE_HISTORY_POINTS = 10  # a node page judges its latest result against the median of its previous N
+SITE_WEBGL_POINTS = 20000  # a case plot with more points is drawn with WebGL (SVG slows down beyond that)
+SITE_MAX_BANDS = 40  # a case plot draws the run-spread band and legend of its first N lines (more hide each other)
+SITE_PARALLEL_SERIES = 200  # a case with this many node series finds their change points in worker processes
 
 class RequestError(ValueError):
     """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and

@@ -1,0 +1,214 @@
+"""What `bench publish` reads from the results database: nodes, their verdicts, and each case's series.
+
+A *node* is one host on one hardware fingerprint (a fleet has many nodes per fingerprint; the ``machine`` table
+holds fingerprints). A case's series are the store's own (history.Series: a case on a fingerprint in a software
+context), read one case at a time so that a large store is never held whole; each point carries what the site
+shows beside it (the run spread, the invocation), in ``PointInfo``. Nothing here renders or decides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zlib
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from bench.results.report import Report
+from bench.store import schema
+from bench.store.history import Point, Series, Software
+
+UNKNOWN_HOST = "(unknown host)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """validate's verdict about one invocation of a node."""
+
+    verdict: str  # healthy, broken, degraded, inconclusive
+    started: str
+    invocation_key: str
+    reasons: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvcheckRun:
+    """One stored envcheck JSON of a node, with its checks."""
+
+    created: str
+    verdict: str  # PASS, WARN, FAIL
+    checks: list[Check]
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    hostname: str
+    fingerprint: str
+    device: str
+    device_name: str
+    fields: list[list]  # the fingerprint's hashed fields
+    first_seen: str
+    last_seen: str
+    invocations: int
+    verdicts: list[Verdict]  # oldest first
+    envchecks: list[EnvcheckRun]  # oldest first
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.hostname, self.fingerprint
+
+    @property
+    def hardware(self) -> str:
+        """What the fingerprint says the hardware is: its GPUs, else its CPU model."""
+        fields = {name: value for name, value in self.fields}
+        return str(fields.get("gpu") or fields.get("cpu") or self.device_name)
+
+    @property
+    def last_verdict(self) -> Verdict | None:
+        return self.verdicts[-1] if self.verdicts else None
+
+    @property
+    def last_envcheck(self) -> EnvcheckRun | None:
+        return self.envchecks[-1] if self.envchecks else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """What hovering a point shows: which invocation measured it."""
+
+    key: str
+    kind: str
+    started: str
+    hostname: str
+    fingerprint: str
+    label: str | None
+    suite: str | None
+    setup_label: str | None
+    argv: list[str]
+    software: Software
+
+
+@dataclasses.dataclass(frozen=True)
+class PointInfo:
+    run_spread_cv: float | None  # between-run CV of the step time (the band around the run median)
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseSeries:
+    """Every series of one case, and per (history key, invocation key) what the site shows beside a point."""
+
+    case_key: str
+    series: list[Series]
+    info: dict[tuple[str, str], PointInfo]
+
+
+def host(name: str | None) -> str:
+    return name or UNKNOWN_HOST
+
+
+def case_keys(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(schema.history_key.c.case_key).distinct()
+                                       .order_by(schema.history_key.c.case_key)).scalars())
+
+
+def nodes(engine: Engine) -> list[Node]:
+    """Every (host, fingerprint) that ran an invocation or an envcheck, with its verdicts (sorted by host)."""
+    inv, machine, vv = schema.invocation, schema.machine, schema.validate_verdict
+    er, res = schema.envcheck_report, schema.envcheck_result
+    with engine.connect() as connection:
+        machines = {row.id: row for row in connection.execute(select(machine))}
+        seen: dict[tuple[int, str | None], list] = {}
+        for row in connection.execute(select(inv.c.machine_id, inv.c.hostname, func.min(inv.c.started),
+                                             func.max(inv.c.started), func.count())
+                                      .group_by(inv.c.machine_id, inv.c.hostname)):
+            seen[(row[0], row[1])] = [row[2], row[3], row[4]]
+        verdicts: dict[tuple[int, str | None], list[Verdict]] = {}
+        for row in connection.execute(select(inv.c.machine_id, inv.c.hostname, inv.c.started, inv.c.invocation_key,
+                                             vv.c.verdict, vv.c.reasons)
+                                      .select_from(vv.join(inv, inv.c.id == vv.c.invocation_id))
+                                      .order_by(inv.c.started, inv.c.invocation_key)):
+            verdicts.setdefault((row.machine_id, row.hostname), []).append(
+                Verdict(row.verdict, row.started, row.invocation_key, list(row.reasons or [])))
+        checks: dict[int, list[Check]] = {}
+        for row in connection.execute(select(res).order_by(res.c.envcheck_id, res.c.id)):
+            checks.setdefault(row.envcheck_id, []).append(Check(row.name, row.status, row.detail, row.fix))
+        envchecks: dict[tuple[int, str | None], list[EnvcheckRun]] = {}
+        for row in connection.execute(select(er.c.id, er.c.machine_id, er.c.hostname, er.c.created, er.c.verdict)
+                                      .order_by(er.c.created, er.c.id)):
+            key = (row.machine_id, row.hostname)
+            envchecks.setdefault(key, []).append(EnvcheckRun(row.created, row.verdict, checks.get(row.id, [])))
+            first, last, count = seen.get(key, [row.created, row.created, 0])
+            seen[key] = [min(first, row.created), max(last, row.created), count]
+    found = []
+    for (machine_id, hostname), (first, last, count) in seen.items():
+        row = machines[machine_id]
+        found.append(Node(host(hostname), row.fingerprint, row.device, row.device_name, list(row.fields), first, last,
+                          count, verdicts.get((machine_id, hostname), []),
+                          envchecks.get((machine_id, hostname), [])))
+    return sorted(found, key=lambda node: (node.hostname, node.fingerprint))
+
+
+def invocations(engine: Engine) -> list[Invocation]:
+    """Every invocation (oldest first), for the hover of the points it measured."""
+    inv, sw, machine = schema.invocation, schema.software, schema.machine
+    statement = (select(inv.c.invocation_key, inv.c.kind, inv.c.started, inv.c.hostname, machine.c.fingerprint,
+                        inv.c.label, inv.c.suite, inv.c.setup_label, inv.c.argv, sw.c.python, sw.c.torch, sw.c.cuda,
+                        sw.c.cudnn, sw.c.driver)
+                 .select_from(inv.join(sw, sw.c.id == inv.c.software_id)
+                              .join(machine, machine.c.id == inv.c.machine_id))
+                 .order_by(inv.c.started, inv.c.invocation_key))
+    software: dict[tuple, Software] = {}
+    found = []
+    with engine.connect() as connection:
+        for row in connection.execution_options(yield_per=5000).execute(statement):
+            fields = (row.python, row.torch, row.cuda, row.cudnn, row.driver)
+            one = software.get(fields) or software.setdefault(fields, Software(*fields))
+            found.append(Invocation(row.invocation_key, row.kind, row.started, host(row.hostname), row.fingerprint,
+                                    row.label, row.suite, row.setup_label, list(row.argv or []), one))
+    return found
+
+
+def case_series(engine: Engine, case_key: str) -> CaseSeries:
+    """The case's series (each in order of invocation start), read in one query like history.series."""
+    hk, cr, inv, sw = schema.history_key, schema.case_result, schema.invocation, schema.software
+    statement = (select(hk.c.history_key, hk.c.fingerprint, hk.c.context, inv.c.invocation_key, inv.c.started,
+                        inv.c.hostname, cr.c.status, cr.c.step_s, cr.c.items_per_s, cr.c.unit, cr.c.noisy, cr.c.runs,
+                        cr.c.run_spread_cv, sw.c.python, sw.c.torch, sw.c.cuda, sw.c.cudnn, sw.c.driver)
+                 .select_from(hk.join(cr, cr.c.history_key == hk.c.history_key)
+                              .join(inv, inv.c.id == cr.c.invocation_id)
+                              .join(sw, sw.c.id == inv.c.software_id))
+                 .where(hk.c.case_key == case_key)
+                 .order_by(hk.c.fingerprint, hk.c.history_key, inv.c.started, inv.c.invocation_key))
+    found: dict[str, Series] = {}
+    info: dict[tuple[str, str], PointInfo] = {}
+    software: dict[tuple, Software] = {}
+    with engine.connect() as connection:
+        for row in connection.execution_options(yield_per=5000).execute(statement):
+            one = found.get(row.history_key)
+            if one is None:
+                one = found[row.history_key] = Series(row.history_key, case_key, row.fingerprint, dict(row.context),
+                                                      [])
+            fields = (row.python, row.torch, row.cuda, row.cudnn, row.driver)
+            shared = software.get(fields) or software.setdefault(fields, Software(*fields))
+            one.points.append(Point(row.invocation_key, row.started, host(row.hostname), row.status, row.step_s,
+                                    row.items_per_s, row.unit, bool(row.noisy), row.runs, shared))
+            info[(row.history_key, row.invocation_key)] = PointInfo(row.run_spread_cv)
+    return CaseSeries(case_key, list(found.values()), info)
+
+
+def stored_report(engine: Engine, invocation_key: str) -> Report:
+    """The report an invocation stored (its own JSON), through the report model."""
+    inv = schema.invocation
+    with engine.connect() as connection:
+        blob = connection.execute(select(inv.c.report).where(inv.c.invocation_key == invocation_key)).scalar_one()
+    return Report.from_json(json.loads(zlib.decompress(blob).decode()))
