@@ -79,7 +79,9 @@ def execute(request: InvocationRequest, progress: Progress, judge: Judge | None 
     request.check_disk()
     invocation_id = secrets.token_hex(8)
     work_dir = workdir.create(invocation_id)
-    with Runner(work_dir) as runner, stop_on_signals(runner.supervisor):
+    runner = Runner(work_dir)
+    # the signal handlers enclose the runner's close: a second Ctrl-C while its fork servers end is still a stop
+    with stop_on_signals(runner.supervisor), runner:
         try:
             plan = dataclasses.replace(make_plan(request, runner, progress), invocation_id=invocation_id)
         except BaseException:  # a usage error found while planning: nothing to keep
@@ -120,7 +122,8 @@ def resume(path: Path, progress: Progress, listener: Listener | None = None) -> 
         journal.release()
         raise
     progress.note(f"resuming {path}: {len(entries)} of {plan.slot_count()} runs already recorded")
-    with Runner(Path(plan.work_dir)) as runner, stop_on_signals(runner.supervisor):
+    runner = Runner(Path(plan.work_dir))
+    with stop_on_signals(runner.supervisor), runner:
         return run_plan(plan, journal, entries, runner, progress, None, listener)
 
 
