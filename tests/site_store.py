@@ -111,15 +111,20 @@ def write_files(folder: Path, found: list) -> list[Path]:
 def fill(db: Path, work: Path) -> None:
     """Import every fixture file with `bench db import` and record the verdicts as validate does."""
     from bench.__main__ import main
-    from bench.store.database import resolve_url
-    from bench.store.recorder import Verdict, record_reports
+    from bench.store.database import open_engine, resolve_url
+    from bench.store.recorder import Verdict, write_verdict
+    from bench.store.writer import write_report
 
     write_files(work / "reports", fixture_reports() + matrix_reports())
     write_files(work / "envcheck", envcheck_reports())
     assert main(["db", "import", str(work / "reports"), str(work / "envcheck"), "--db", str(db)]) == 0
     validated = [(report, path) for (report, _), path in
                  zip(verdict_reports(), write_files(work / "validate", [r for r, _ in verdict_reports()]), strict=True)]
+    engine = open_engine(resolve_url(str(db)))
     for (report, path), (_, name) in zip(validated, verdict_reports(), strict=True):
-        recorded = record_reports(resolve_url(str(db)), [(report, path)], "validate",
-                                  Verdict(name, 0 if name == "healthy" else 3, f"validate: {name.upper()} {SCRIPT}"))
-        assert not recorded.failed, recorded.lines
+        with engine.begin() as connection:  # as validate completes its streamed invocation
+            written = write_report(connection, report, kind="validate", text=path.read_text(encoding="utf-8"))
+            assert written.stored
+            write_verdict(connection, written.invocation_key,
+                          Verdict(name, 0 if name == "healthy" else 3, f"validate: {name.upper()} {SCRIPT}"))
+    engine.dispose()
