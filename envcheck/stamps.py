@@ -14,6 +14,15 @@ def now_iso() -> str:
     return now().isoformat(timespec="seconds")
 
 
+def parse_utc(stamp: str) -> datetime.datetime | None:
+    """An ISO 8601 time (one without a zone read as UTC), or None if it does not parse."""
+    try:
+        moment = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.timezone.utc)
+
+
 def file_stamp() -> str:
     """'20261201T114500Z': the part of a report's, journal's or result folder's name that orders it in time."""
     return now().strftime("%Y%m%dT%H%M%SZ")

@@ -18,7 +18,7 @@ from bench.store.schema import DONE, INTERRUPTED
 from envcheck.codec import to_jsonable
 from envcheck.facts import Facts
 from envcheck.fingerprint import Fingerprint
-from envcheck.stamps import now_iso
+from envcheck.stamps import now_iso, parse_utc
 
 
 def digest(*parts: Any) -> str:
@@ -29,13 +29,8 @@ def digest(*parts: Any) -> str:
 def utc_text(stamp: str) -> str:
     """An ISO 8601 time as UTC text to the second ('2026-11-30T10:00:00+00:00'), which sorts as time does on
     both back ends; a stamp that does not parse is kept as it is."""
-    try:
-        moment = datetime.datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+    moment = parse_utc(stamp)
+    return stamp if moment is None else moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def invocation_key(report: Report) -> str:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bench.store import database, writer
+from bench.store import writer
 from bench.store.yardsticks import yardsticks
 from tests.reports import ENVIRONMENT, report
 from tests.unit.test_micro import micro_record
@@ -19,13 +19,6 @@ def on_host(host: str, gbps: float, started: str):
     moved = 2 * 64 * 2**20
     record = micro_record("mem-copy", 64, moved, moved / (gbps * 1e9), device="cpu")
     return report([record], environment=dataclasses.replace(ENVIRONMENT, facts=facts), started=started)
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = database.open_engine(database.resolve_url(str(tmp_path / "results.db")))
-    yield engine
-    engine.dispose()
 
 
 def test_fleet_median_takes_each_hosts_latest_and_history_this_hosts_past(engine):

@@ -19,18 +19,6 @@ from tests.conftest import ROOT
 BASELINES = sorted((ROOT / "results" / "baselines").rglob("*.json"))
 
 
-@pytest.fixture
-def url(tmp_path):
-    return database.resolve_url(str(tmp_path / "results.db"))
-
-
-@pytest.fixture
-def engine(url):
-    engine = database.open_engine(url)
-    yield engine
-    engine.dispose()
-
-
 def count(engine, table) -> int:
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(table)).scalar_one()

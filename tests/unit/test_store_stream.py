@@ -20,18 +20,6 @@ from tests import reports
 ID = "0123456789abcdef"
 
 
-@pytest.fixture
-def url(tmp_path):
-    return database.resolve_url(str(tmp_path / "results.db"))
-
-
-@pytest.fixture
-def engine(url):
-    engine = database.open_engine(url)
-    yield engine
-    engine.dispose()
-
-
 def streamed(runs: int = 3, *, interrupted: bool = False, created: str = "2026-11-30T10:05:00+00:00",
              cases: int = 2) -> Report:
     """A report of invocation ID: ``cases`` cases of ``runs`` runs each (their first ``runs`` runs)."""

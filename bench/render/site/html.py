@@ -52,15 +52,10 @@ def when(stamp: str | None) -> str:
 def plot_time(stamp: str) -> int | str:
     """A start time as Plotly reads a date axis: milliseconds since the epoch (UTC; shorter in a large site's JSON
     than the date's text), or the text itself if it does not parse."""
-    import datetime
+    from envcheck.stamps import parse_utc
 
-    try:
-        moment = datetime.datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return round(moment.timestamp() * 1000)
+    moment = parse_utc(stamp)
+    return stamp if moment is None else round(moment.timestamp() * 1000)
 
 
 def pct(value: float | None, digits: int = 1) -> str:
