@@ -62,3 +62,13 @@ def test_short_or_flat_series_have_no_change_point_and_settings_are_checked():
         ChangeSettings(max_pvalue=0)
     with pytest.raises(ValueError, match="min_segment"):
         ChangeSettings(min_segment=1)
+
+
+def test_noise_sd_is_scipys_normal_scaled_mad_of_the_differences_over_root_two():
+    from scipy.stats import median_abs_deviation
+
+    rng = numpy.random.default_rng(3)
+    for count in (2, 3, 10, 101):
+        values = list(rng.normal(0, 0.02, count))
+        expected = float(median_abs_deviation(numpy.diff(values), scale="normal")) / math.sqrt(2)
+        assert noise_sd(values) == pytest.approx(expected, rel=1e-12)
