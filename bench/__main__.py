@@ -549,7 +549,7 @@ def fleet_report(args) -> int:
     if not judged.report.nodes:
         raise UsageError(f"no fleet task finished since {args.since} in the database")
     title = f"fleet {judged.job.fleet_key} (tier {judged.job.tier})" if judged.job else f"fleet since {args.since}"
-    for line in report_lines(judged.report, title):
+    for line in report_lines(judged.report, title, judged.history):
         print(printable(line))
     if args.drain:
         for node in judged.report.to_drain():

@@ -241,6 +241,7 @@ FLEET_SLOWER_PCT = {"cuda": 2.0, "cpu": 10.0}
 FLEET_ALPHA = 0.01
 FLEET_MIN_PEERS = 3  # nodes of one fingerprint (the node included) before its speed is judged
 FLEET_POWER = 0.8  # of the smallest detectable slowdown a report gives
+FLEET_HISTORY_RUNS = 5  # a fleet report sets each node beside the median of its own last N validations
 FLEET_TASK_MINUTES = {0: 2, 1: 4, 2: 20}  # Slurm --time per array task by tier: the tier's budget plus start-up
 
 # `bench publish` (bench/render/site): the static results site.

@@ -6,7 +6,8 @@ The glue between the scheduler (bench/run/slurm.py, bench/run/kubernetes.py), th
 - submit: the job and its tasks go into the store first (every node "submitted"), then to Slurm;
 - status: per node done / running / pending / missing, from the store and from Slurm, with Slurm's reason;
 - resubmit --missing: only the indexes that are missing (failed, timed out, cancelled, never ran);
-- report: the node results in the store, judged against their fleet; missing nodes with their reason.
+- report: the node results in the store, judged against their fleet, each beside its own earlier validations;
+  missing nodes with their reason.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import config
-from bench.analysis.fleet import FleetReport, FleetSettings, judge_fleet
+from bench.analysis.fleet import FleetReport, FleetSettings, NodeHistory, judge_fleet, node_histories
 from bench.run import slurm
 from bench.store import fleet as store
 from envcheck.stamps import now_iso
@@ -132,6 +133,11 @@ class Judged:
     report: FleetReport
     job: store.FleetJob | None
     tasks: int
+    history: dict[str, NodeHistory]  # node -> against its own last config.FLEET_HISTORY_RUNS validations
+
+
+def histories(engine, tasks, nodes) -> dict[str, NodeHistory]:
+    return node_histories(nodes, store.node_history(engine, tasks, config.FLEET_HISTORY_RUNS))
 
 
 def report_job(engine, reference: str, slower_pct: float | None = None,
@@ -144,7 +150,7 @@ def report_job(engine, reference: str, slower_pct: float | None = None,
     reasons.update({task.node: f"validate exited {task.exit_code} without storing a report" for task in done
                     if task.invocation_key is None})
     report = judge_fleet(nodes, job.nodes, reasons, settings_for(nodes, slower_pct))
-    return Judged(report, job, len(statuses))
+    return Judged(report, job, len(statuses), histories(engine, done, nodes))
 
 
 def report_since(engine, since: str, slower_pct: float | None = None) -> Judged:
@@ -154,4 +160,5 @@ def report_since(engine, since: str, slower_pct: float | None = None) -> Judged:
     expected: Sequence[str] = [task.node for task in tasks]
     reasons = {task.node: f"validate exited {task.exit_code} without storing a report" for task in tasks
                if task.invocation_key is None}
-    return Judged(judge_fleet(nodes, expected, reasons, settings_for(nodes, slower_pct)), None, len(tasks))
+    return Judged(judge_fleet(nodes, expected, reasons, settings_for(nodes, slower_pct)), None, len(tasks),
+                  histories(engine, tasks, nodes))

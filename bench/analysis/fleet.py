@@ -3,11 +3,12 @@
 A fleet's nodes share a hardware fingerprint (envcheck/fingerprint.py); within such a group, for each case, a node's
 value is the median log step time of its fresh-process runs (on a 2-core VM the first run of a tier-0 validate
 measured 10x slower than the next two while the worker pool started beside it). The fleet's centre for that node is
-the median of the *other* nodes' values (leave-one-out: in a fleet of four, the slow node must not pull its own
-reference), its spread 1.4826 x the MAD of all values (a robust standard deviation of a healthy node's value, which
-holds the nodes' own differences and their measurement noise). A node's shift d = value - centre (log of its ratio)
-has the
-standard error
+the median of the *other* nodes' values when they are odd in number (leave-one-out: the node never pulls its own
+reference), and the median of all values when the others are even in number (the middle node's value: the mean of
+the two middle others would be pulled halfway to an outlier, so that in a fleet of three with one node 20 % slow
+the two healthy nodes would read 11 % fast), its spread 1.4826 x the MAD of all values (a robust standard deviation
+of a healthy node's value, which holds the nodes' own differences and their measurement noise). A node's shift d =
+value - centre (log of its ratio) has the standard error
 
     se = sqrt(max(spread^2, own within-run variance / n, the group's pooled within-run variance / n)
               + pi/2 spread^2 / peers)
@@ -33,7 +34,8 @@ cores, a GPU missing); with fewer than ``min_peers`` nodes sharing its fingerpri
 
 The API for callers (the CLI's `bench fleet report`, a results site's nodes x cases heat map):
 ``ratios_to_fleet(nodes)`` -> one ``CaseRatio`` per (node, case); ``judge_fleet(nodes, expected)`` -> a ranked
-``FleetReport`` of ``NodeReport`` (and the same cells); ``drain_command(node, reason)`` -> scontrol's argv.
+``FleetReport`` of ``NodeReport`` (and the same cells); ``node_histories(nodes, history)`` -> each node against
+its own earlier validations; ``drain_command(node, reason)`` -> scontrol's argv.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import statistics
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -154,6 +158,38 @@ class FleetReport:
         return [node for node in self.nodes if node.drain]
 
 
+@dataclasses.dataclass(frozen=True)
+class NodeHistory:
+    """A node against its own earlier validations: per case, its median run over the median of its last stored
+    step times (> 1: slower than it used to be); a figure beside the fleet verdict, not a verdict (a node can be
+    as slow as it always was, which the fleet shows and its history does not)."""
+
+    node: str
+    validations: int  # earlier validations with at least one of these cases
+    ratio: float | None  # geometric mean over the cases it has history for
+    worst_case: str | None
+    worst_ratio: float | None
+
+
+def node_histories(nodes: Sequence[NodeRuns], history: Mapping[str, Mapping[str, Sequence[float]]]) \
+        -> dict[str, NodeHistory]:
+    """``history``: per node and case, its earlier step times (bench.store.fleet.node_history)."""
+    found = {}
+    for node in nodes:
+        earlier = history.get(node.node, {})
+        ratios = {}
+        for case, times in node.step_s.items():
+            previous = [t for t in earlier.get(case, ()) if t > 0 and math.isfinite(t)]
+            current = [t for t in times if t > 0 and math.isfinite(t)]
+            if previous and current:
+                ratios[case] = statistics.median(current) / statistics.median(previous)
+        validations = max((len(earlier[case]) for case in ratios), default=0)
+        worst = max(ratios, key=ratios.get, default=None)
+        mean = math.exp(statistics.fmean(math.log(r) for r in ratios.values())) if ratios else None
+        found[node.node] = NodeHistory(node.node, validations, mean, worst, ratios.get(worst) if worst else None)
+    return found
+
+
 def drain_command(node: str, reason: str) -> list[str]:
     """scontrol's argv that drains ``node`` with ``reason`` (the operator runs it; `fleet report --drain` too)."""
     return ["scontrol", "update", f"nodename={node}", "state=drain", f"reason={reason}"]
@@ -189,6 +225,19 @@ def leave_one_out_medians(values):
     return out
 
 
+def fleet_centres(values):
+    """Each present element's fleet centre (NaN where absent or alone): the median of the others when they are odd
+    in number, else the median of all (then an odd number: one node's value, never a mean of two)."""
+    import numpy
+
+    present = ~numpy.isnan(values)
+    if present.sum() % 2 == 0:
+        return leave_one_out_medians(values)
+    with numpy.errstate(all="ignore"):
+        return numpy.where(present & (present.sum() > 1), numpy.nanmedian(values) if present.any() else numpy.nan,
+                           numpy.nan)
+
+
 def group_cells(members: list[NodeRuns], cases: list[str], settings: FleetSettings):
     """Arrays (nodes x cases) of ratio, bounds, p, mde, runs, peers for one fingerprint group."""
     import numpy
@@ -211,8 +260,9 @@ def group_cells(members: list[NodeRuns], cases: list[str], settings: FleetSettin
                 within[i, j] = logs.var(ddof=1)
     present = ~numpy.isnan(value)
     count = present.sum(axis=0)  # nodes with each case
-    centre = numpy.column_stack([leave_one_out_medians(value[:, j]) for j in range(c)]) if c else value
-    with numpy.errstate(all="ignore"):
+    centre = numpy.column_stack([fleet_centres(value[:, j]) for j in range(c)]) if c else value
+    with numpy.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a case nobody ran twice: an all-NaN slice, NaN is right
         median = numpy.nanmedian(value, axis=0) if m else numpy.zeros(c)
         spread = MAD_TO_SD * numpy.nanmedian(numpy.abs(value - median), axis=0)
         pooled = numpy.nanmedian(within, axis=0)  # a typical node's within-run variance per case

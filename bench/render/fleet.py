@@ -29,8 +29,24 @@ def ratio_text(value: float | None) -> str:
     return "-" if value is None else f"x{value:.3f}"
 
 
-def report_lines(report: FleetReport, title: str) -> list[str]:
+def history_text(history) -> str:
+    return "-" if history is None or history.ratio is None else f"x{history.ratio:.3f} ({history.validations})"
+
+
+def history_note(node, history, settings) -> str:
+    """What the node's own history says of a flagged node: a change on it, or how it always was."""
+    if history is None or history.ratio is None or node.verdict.value not in ("degraded", "broken"):
+        return ""
+    if history.ratio > 1 + settings.slower_pct / 100:
+        return (f"; slower than its own last {history.validations} validation(s) too (x{history.ratio:.3f}): "
+                "something changed on this node")
+    return f"; about as fast as in its own last {history.validations} validation(s) (x{history.ratio:.3f})"
+
+
+def report_lines(report: FleetReport, title: str, history=None) -> list[str]:
+    """``history``: node -> NodeHistory (bench.analysis.fleet.node_histories), or None for no such column."""
     settings = report.settings
+    history = history or {}
     counts = ", ".join(f"{report.count(v)} {v.value}" for v in NodeVerdict if report.count(v))
     lines = [f"{title}: {len(report.nodes)} node(s): {counts}; degraded = slower than the fleet's median by more "
              f"than {settings.slower_pct:g}% (one-sided, alpha {settings.alpha:g} per node, Holm over its cases)"]
@@ -39,12 +55,17 @@ def report_lines(report: FleetReport, title: str) -> list[str]:
         can = f"; at its spread it tells a node slower by >= {pct(tells)} apart (power {settings.power:g})" \
             if tells is not None else ""
         lines.append(f"fingerprint {fingerprint}: {size} node(s){can}")
+    lines.append("ratio = step time over the fleet's (geometric mean over the cases; > 1: slower); own history = "
+                 "over the node's own earlier validations (how many), '-' where it has none")
     width = max([len(n.node) for n in report.nodes] + [4])
-    lines.append(f"{'rank':>4}  {'node':<{width}}  {'verdict':<12}  {'ratio':>7}  {'worst case':<36}  why")
+    lines.append(f"{'rank':>4}  {'node':<{width}}  {'verdict':<12}  {'ratio':>7}  {'own history':>12}  "
+                 f"{'worst case':<36}  why")
     for rank, node in enumerate(report.nodes, 1):
         worst = f"{node.worst_case} {ratio_text(node.worst_ratio)}" if node.worst_case else "-"
+        mine = history.get(node.node)
         lines.append(f"{rank:>4}  {node.node:<{width}}  {node.verdict.value:<12}  {ratio_text(node.ratio):>7}  "
-                     f"{worst:<36}  {'; '.join(node.reasons)}")
+                     f"{history_text(mine):>12}  {worst:<36}  {'; '.join(node.reasons)}"
+                     f"{history_note(node, mine, settings)}")
     drains = report.to_drain()
     if drains:
         lines.append(f"to drain {len(drains)} node(s) (run these, or pass --drain):")

@@ -206,3 +206,41 @@ def node_results(engine: Engine, tasks: Sequence[FleetTask]) -> list[NodeRuns]:
                                 {case: tuple(times) for case, times in entry["steps"].items()},
                                 tuple(dict.fromkeys(broken))))
     return sorted(results, key=lambda node: node.node)
+
+
+def node_history(engine: Engine, tasks: Sequence[FleetTask], count: int) -> dict[str, dict[str, list[float]]]:
+    """Each task's node's own history: per case, the stored step time (median of its runs) of the node's last
+    ``count`` fleet validations that started before this task's (any fleet job, oldest first), on the same history
+    key (the same case on the same hardware fingerprint and setup: a node moved to another driver starts anew)."""
+    task, inv, cr = schema.fleet_task, schema.invocation, schema.case_result
+    current = {t.node: t.invocation_key for t in tasks if t.invocation_key}
+    if not current or count < 1:
+        return {}
+    with engine.connect() as connection:
+        validations = connection.execute(
+            select(task.c.node, inv.c.invocation_key, inv.c.started)
+            .select_from(task.join(inv, inv.c.invocation_key == task.c.invocation_key))
+            .where(task.c.node.in_(list(current)), task.c.state == "done")
+            .order_by(inv.c.started, inv.c.invocation_key)).all()
+        started = {key: when for node, key, when in validations if current.get(node) == key}
+        earlier: dict[str, list[str]] = {}
+        for node, key, when in validations:
+            mine = started.get(current[node])
+            if mine is not None and key != current[node] and when < mine and key not in earlier.get(node, ()):
+                earlier.setdefault(node, []).append(key)
+        wanted = {key: node for node, keys in earlier.items() for key in keys[-count:]}
+        if not wanted:
+            return {}
+        owners = {key: node for node, key in current.items()}
+        rows = connection.execute(
+            select(inv.c.invocation_key, cr.c.case_key, cr.c.history_key, cr.c.step_s)
+            .select_from(cr.join(inv, inv.c.id == cr.c.invocation_id))
+            .where(inv.c.invocation_key.in_([*wanted, *owners]), cr.c.status == "ok", cr.c.step_s.is_not(None))
+            .order_by(inv.c.started, inv.c.invocation_key)).all()
+    history_keys = {(owners[key], case): history for key, case, history, _ in rows if key in owners}
+    found: dict[str, dict[str, list[float]]] = {}
+    for key, case, history, step_s in rows:
+        node = wanted.get(key)
+        if node is not None and history_keys.get((node, case)) == history:
+            found.setdefault(node, {}).setdefault(case, []).append(step_s)
+    return found

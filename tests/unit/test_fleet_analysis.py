@@ -10,6 +10,7 @@ from bench.analysis.fleet import (
     NodeRuns,
     NodeVerdict,
     drain_command,
+    fleet_centres,
     judge_fleet,
     leave_one_out_medians,
     ratios_to_fleet,
@@ -42,6 +43,21 @@ def test_leave_one_out_medians_match_brute_force():
             others = others[~np.isnan(others)]
             expected = np.nan if np.isnan(value) or others.size == 0 else np.median(others)
             assert got[i] == pytest.approx(expected, nan_ok=True)
+
+
+def test_the_centre_is_the_median_of_the_others_or_of_all_when_the_others_are_even_in_number():
+    values = np.array([1.0, 1.0, 0.8])  # two others each: the fleet's middle value, not halfway to the slow node
+    assert list(fleet_centres(values)) == [1.0, 1.0, 1.0]
+    values = np.array([1.0, 1.0, 1.0, 0.8, np.nan])  # three others each: leave-one-out
+    assert list(fleet_centres(values)[:4]) == list(leave_one_out_medians(values)[:4]) == [1.0, 1.0, 1.0, 1.0]
+    assert np.isnan(fleet_centres(values)[4]) and np.isnan(fleet_centres(np.array([2.0, np.nan]))).all()
+
+
+def test_in_a_fleet_of_three_only_the_slow_node_is_off_the_fleet():
+    rows = [NodeRuns(name, "F", (), {"mlp": (step,) * 3}) for name, step in (("a", 0.010), ("b", 0.010), ("s", 0.0125))]
+    ratios = {cell.node: cell.ratio for cell in ratios_to_fleet(rows)}
+    assert ratios["a"] == pytest.approx(1.0) and ratios["b"] == pytest.approx(1.0)
+    assert ratios["s"] == pytest.approx(1.25)
 
 
 def test_a_slow_node_is_named_first_and_healthy_nodes_are_healthy():
