@@ -251,7 +251,6 @@ SITE_OUTLIER_PCT = 10.0  # a node whose throughput on a case is this far from it
 SITE_HISTORY_POINTS = 10  # a node page judges its latest result against the median of its previous N
 SITE_WEBGL_POINTS = 20000  # a case plot with more points is drawn with WebGL (SVG slows down beyond that)
 SITE_MAX_BANDS = 40  # a case plot draws the run-spread band and legend of its first N lines (more hide each other)
-SITE_PARALLEL_SERIES = 200  # a case with this many node series finds their change points in worker processes
 
 class RequestError(ValueError):
     """A request that cannot run as asked (a flag's value, a file it names): the message names the flag and

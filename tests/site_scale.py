@@ -82,7 +82,8 @@ def fill(engine, machines: int, fingerprints: int, count: int, invocations: int)
                     report = reports.report(records, environment=node_environment(node, fingerprint, torch),
                                             started=started)
                     blob = zlib.compress(json_text(report.to_json()).encode(), 1)
-                row = {"invocation_key": rows.digest("scale", node, index), "kind": "run",
+                key = rows.digest("scale", node, index)
+                row = {"invocation_key": key, "kind": "run", "state": rows.DONE, "start_key": key, "updated": started,
                        "machine_id": machine_ids[fingerprint], "software_id": software_ids[torch],
                        "hostname": f"node-{node:05d}", "started": started, "created": started, "wall_s": 60.0,
                        "suite": "quick", "device": "cpu", "label": None, "setup_label": "", "argv": ["bench", "run"],
@@ -101,8 +102,8 @@ def fill(engine, machines: int, fingerprints: int, count: int, invocations: int)
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the change-point workers): a pause of the machine
-    (another job's timing window) shows in the wall time, not here."""
+    """CPU time of this process and of its finished children: a pause of the machine (another job's timing
+    window) shows in the wall time, not here."""
     import resource
 
     return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
@@ -135,7 +136,7 @@ def main() -> None:
         began, cpu = time.perf_counter(), cpu_seconds()
         summary = publish(engine, args.out, database=args.db)
         seconds = time.perf_counter() - began
-        print(f"publish {attempt}: {seconds:.1f} s wall, {cpu_seconds() - cpu:.1f} s CPU (with its workers); "
+        print(f"publish {attempt}: {seconds:.1f} s wall, {cpu_seconds() - cpu:.1f} s CPU; "
               f"{len(summary.written)} file(s) written, "
               f"{len(summary.unchanged)} unchanged; overview {(args.out / 'index.html').stat().st_size / 1e6:.2f} MB, "
               f"site {size(args.out) / 1e6:.0f} MB")

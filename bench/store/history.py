@@ -50,6 +50,7 @@ class Point:
     noisy: bool
     runs: int
     software: Software
+    run_spread_cv: float | None = None  # between-run CV of the step time (the site's band around the median)
 
 
 @dataclasses.dataclass(frozen=True)

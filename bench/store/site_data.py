@@ -3,7 +3,7 @@
 A *node* is one host on one hardware fingerprint (a fleet has many nodes per fingerprint; the ``machine`` table
 holds fingerprints). A case's series are the store's own (history.Series: a case on a fingerprint in a software
 context), read one case at a time so that a large store is never held whole; each point carries what the site
-shows beside it (the run spread, the invocation), in ``PointInfo``. Nothing here renders or decides.
+shows beside it (the run spread, the invocation). Nothing here renders or decides.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
+from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -95,20 +96,15 @@ class Invocation:
     setup_label: str | None
     argv: list[str]
     software: Software
-
-
-@dataclasses.dataclass(frozen=True)
-class PointInfo:
-    run_spread_cv: float | None  # between-run CV of the step time (the band around the run median)
+    id: int  # its row in the store (case results name it)
 
 
 @dataclasses.dataclass(frozen=True)
 class CaseSeries:
-    """Every series of one case, and per (history key, invocation key) what the site shows beside a point."""
+    """Every series of one case."""
 
     case_key: str
     series: list[Series]
-    info: dict[tuple[str, str], PointInfo]
 
 
 def host(name: str | None) -> str:
@@ -163,7 +159,7 @@ def invocations(engine: Engine) -> list[Invocation]:
     inv, sw, machine = schema.invocation, schema.software, schema.machine
     statement = (select(inv.c.invocation_key, inv.c.kind, inv.c.started, inv.c.hostname, machine.c.fingerprint,
                         inv.c.label, inv.c.suite, inv.c.setup_label, inv.c.argv, sw.c.python, sw.c.torch, sw.c.cuda,
-                        sw.c.cudnn, sw.c.driver)
+                        sw.c.cudnn, sw.c.driver, inv.c.id)
                  .select_from(inv.join(sw, sw.c.id == inv.c.software_id)
                               .join(machine, machine.c.id == inv.c.machine_id))
                  .order_by(inv.c.started, inv.c.invocation_key))
@@ -174,36 +170,32 @@ def invocations(engine: Engine) -> list[Invocation]:
             fields = (row.python, row.torch, row.cuda, row.cudnn, row.driver)
             one = software.get(fields) or software.setdefault(fields, Software(*fields))
             found.append(Invocation(row.invocation_key, row.kind, row.started, host(row.hostname), row.fingerprint,
-                                    row.label, row.suite, row.setup_label, list(row.argv or []), one))
+                                    row.label, row.suite, row.setup_label, list(row.argv or []), one, row.id))
     return found
 
 
-def case_series(engine: Engine, case_key: str) -> CaseSeries:
-    """The case's series (each in order of invocation start), read in one query like history.series."""
-    hk, cr, inv, sw = schema.history_key, schema.case_result, schema.invocation, schema.software
-    statement = (select(hk.c.history_key, hk.c.fingerprint, hk.c.context, inv.c.invocation_key, inv.c.started,
-                        inv.c.hostname, cr.c.status, cr.c.step_s, cr.c.items_per_s, cr.c.unit, cr.c.noisy, cr.c.runs,
-                        cr.c.run_spread_cv, sw.c.python, sw.c.torch, sw.c.cuda, sw.c.cudnn, sw.c.driver)
-                 .select_from(hk.join(cr, cr.c.history_key == hk.c.history_key)
-                              .join(inv, inv.c.id == cr.c.invocation_id)
-                              .join(sw, sw.c.id == inv.c.software_id))
-                 .where(hk.c.case_key == case_key)
-                 .order_by(hk.c.fingerprint, hk.c.history_key, inv.c.started, inv.c.invocation_key))
-    found: dict[str, Series] = {}
-    info: dict[tuple[str, str], PointInfo] = {}
-    software: dict[tuple, Software] = {}
+def case_series(engine: Engine, case_key: str, invocations: Mapping[int, Invocation]) -> CaseSeries:
+    """The case's series (each in order of invocation start, as history.series). ``invocations``: every invocation
+    by its id (from ``invocations``, read once per publish): a case's rows are read without joining the invocation
+    and software tables, so that a store of millions of case results is read at the speed of its case_result rows."""
+    hk, cr = schema.history_key, schema.case_result
     with engine.connect() as connection:
-        for row in connection.execution_options(yield_per=5000).execute(statement):
-            one = found.get(row.history_key)
-            if one is None:
-                one = found[row.history_key] = Series(row.history_key, case_key, row.fingerprint, dict(row.context),
-                                                      [])
-            fields = (row.python, row.torch, row.cuda, row.cudnn, row.driver)
-            shared = software.get(fields) or software.setdefault(fields, Software(*fields))
-            one.points.append(Point(row.invocation_key, row.started, host(row.hostname), row.status, row.step_s,
-                                    row.items_per_s, row.unit, bool(row.noisy), row.runs, shared))
-            info[(row.history_key, row.invocation_key)] = PointInfo(row.run_spread_cv)
-    return CaseSeries(case_key, list(found.values()), info)
+        keys = connection.execute(select(hk.c.history_key, hk.c.fingerprint, hk.c.context)
+                                  .where(hk.c.case_key == case_key).order_by(hk.c.fingerprint, hk.c.history_key))
+        found = {key: Series(key, case_key, fingerprint, dict(context or {}), [])
+                 for key, fingerprint, context in keys}
+        statement = (select(cr.c.history_key, cr.c.invocation_id, cr.c.status, cr.c.step_s, cr.c.items_per_s,
+                            cr.c.unit, cr.c.noisy, cr.c.runs, cr.c.run_spread_cv)
+                     .select_from(cr.join(hk, hk.c.history_key == cr.c.history_key))
+                     .where(hk.c.case_key == case_key))
+        for history_key, invocation_id, status, step_s, items_per_s, unit, noisy, runs, spread in (
+                connection.execution_options(yield_per=20000).execute(statement)):
+            inv = invocations[invocation_id]
+            found[history_key].points.append(Point(inv.key, inv.started, inv.hostname, status, step_s, items_per_s,
+                                                   unit, bool(noisy), runs, inv.software, spread))
+    for one in found.values():
+        one.points.sort(key=lambda point: (point.started, point.invocation_key))
+    return CaseSeries(case_key, [one for one in found.values() if one.points])
 
 
 def stored_report(engine: Engine, invocation_key: str) -> Report:

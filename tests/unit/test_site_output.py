@@ -8,7 +8,6 @@ import json
 import pytest
 
 from bench import config
-from bench.analysis.node_ratios import ratio_to_fingerprint_median
 from bench.render.site.html import plot_text, render, slug
 from bench.render.site.output import SiteWriter
 from bench.render.site.publish import safe_json
@@ -88,10 +87,17 @@ def test_a_folder_that_was_not_published_into_is_refused(tmp_path):
         SiteWriter(tmp_path / "other")
 
 
-def test_the_ratio_to_the_fleet_median():
-    ratios = ratio_to_fingerprint_median({("a", "F", "c"): 100.0, ("b", "F", "c"): 100.0, ("d", "F", "c"): 75.0,
-                                          ("e", "G", "c"): 50.0})
-    assert ratios == {("a", "F", "c"): 1.0, ("b", "F", "c"): 1.0, ("d", "F", "c"): 0.75, ("e", "G", "c"): None}
+def test_the_ratio_to_the_fleet_is_the_fleet_reports_as_a_throughput_ratio():
+    from bench.render.site.publish import Site, fleet_ratios
+
+    site = Site(engine=None, writer=None, database="", published="", code="")
+    site.latest = {("a", "F", "c"): ("t", 100.0), ("b", "F", "c"): ("t", 100.0), ("d", "F", "c"): ("t", 75.0),
+                   ("e", "G", "c"): ("t", 50.0)}
+    site.node_cases = {("d", "F"): [{"case_key": "c", "fleet_ratio": None}]}
+    ratios = fleet_ratios(site)
+    # two others each: every node against the fleet's middle value (100), not halfway to d; e alone on its hardware
+    assert ratios[("d", "F", "c")] == pytest.approx(0.75) and ratios[("a", "F", "c")] == pytest.approx(1.0)
+    assert ratios[("e", "G", "c")] is None and site.node_cases[("d", "F")][0]["fleet_ratio"] == pytest.approx(0.75)
 
 
 def test_publish_refuses_a_database_file_that_does_not_exist(tmp_path, capsys):

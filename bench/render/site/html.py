@@ -49,6 +49,7 @@ def when(stamp: str | None) -> str:
     return stamp.replace("T", " ").replace("+00:00", "")[:16]
 
 
+@functools.lru_cache(maxsize=1 << 18)  # one invocation's start is drawn once per case it measured
 def plot_time(stamp: str) -> int | str:
     """A start time as Plotly reads a date axis: milliseconds since the epoch (UTC; shorter in a large site's JSON
     than the date's text), or the text itself if it does not parse."""

@@ -5,7 +5,8 @@ cases/<case>.html (throughput over time per node with change points), nodes/<nod
 their history and their fleet, micro-benchmarks), fleet.html (heat map), compare/index.html and compare/<pair>.html.
 The figures come from the analysis that the command line uses: change points from bench.store.history
 (bench/analysis/changes.py), comparisons from bench.analysis.compare with the drift `bench compare` counts, ratios to
-the fleet from bench.analysis.node_ratios. Cases are read one at a time, so a large store is never held whole.
+the fleet from bench.analysis.fleet (as `bench fleet report`). Cases are read one at a time, so a large store is
+never held whole.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import statistics
 from pathlib import Path
 
@@ -23,7 +23,6 @@ from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
 from bench import config
-from bench.analysis.node_ratios import ratio_to_fingerprint_median
 from bench.render.common import rate, seconds
 from bench.render.history import describe_differences
 from bench.render.site import figures
@@ -89,8 +88,7 @@ class Site:
     case_rows: list[dict] = dataclasses.field(default_factory=list)
     series_total: int = 0
     invocation_index: dict[str, int] = dataclasses.field(default_factory=dict)  # its place in assets/invocations.js
-    pool: object = None  # a ProcessPoolExecutor for change points, or None
-    workers: int = 1
+    invocations: dict[int, site_data.Invocation] = dataclasses.field(default_factory=dict)  # by its id in the store
 
     def page(self, name: str, template: str, title: str, **context) -> None:
         root = "../" * name.count("/")
@@ -101,24 +99,12 @@ class Site:
 
     def changes_of(self, found: list[Series]) -> list[dict]:
         """Change-point rows of every series: those of a series whose invocations are the same as at the last
-        publish come from its manifest (stored results never change), the others are computed, in worker
-        processes when there are many (each series is independent)."""
-        keys = [series_key(self.code, one) for one in found]
-        missing = {key: one for key, one in zip(keys, found, strict=True) if key not in self.writer.cached}
-        computed = dict(zip(missing, self.compute_changes(list(missing.values())), strict=True))
-        return [row for key in keys for row in self.writer.remembered(key, lambda key=key: computed[key])]
-
-    def compute_changes(self, found: list[Series]) -> list[list[dict]]:
-        if len(found) < config.SITE_PARALLEL_SERIES or (os.cpu_count() or 1) < 2:
-            return [changes_of(one) for one in found]
-        if self.pool is None:
-            import concurrent.futures
-            import multiprocessing
-
-            self.workers = os.cpu_count() or 1
-            self.pool = concurrent.futures.ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"))
-        chunk = max(1, len(found) // (4 * self.workers))
-        return list(self.pool.map(changes_of, found, chunksize=chunk))
+        publish come from its manifest (stored results never change), the others are computed (about 0.3 ms a
+        100-point series: in this process, as worker processes spent more on sending series than on finding)."""
+        rows = []
+        for one in found:
+            rows += self.writer.remembered(series_key(self.code, one), lambda one=one: changes_of(one))
+        return rows
 
     def node_link(self, host: str, fingerprint: str) -> str | None:
         return node_page(host, fingerprint) if (host, fingerprint) in self.nodes else None
@@ -162,7 +148,7 @@ def series_key(code: str, one: Series) -> str:
 
 
 def changes_of(one: Series) -> list[dict]:
-    """The change points of one node's series as the site's rows (a process pool's task: plain data back)."""
+    """The change points of one node's series as the site's rows."""
     return [change_row(change) for change in series_changes(one)]
 
 
@@ -176,7 +162,7 @@ def node_entry(case: str, one: Series, context: str) -> dict:
 
 
 def publish_case(site: Site, case: str) -> None:
-    found = site_data.case_series(site.engine, case)
+    found = site_data.case_series(site.engine, case, site.invocations)
     lines, series_rows, nodes = [], [], []
     unit = next((p.unit for one in found.series for p in one.measured if p.unit), "items")
     for one in found.series:
@@ -193,8 +179,8 @@ def publish_case(site: Site, case: str) -> None:
                 site.latest[key] = (measured[-1].started, measured[-1].items_per_s)
             lines.append({"name": f"{host} ({one.fingerprint[:12]}{', ' + context if context else ''})",
                           "group": one.history_key, "points": [
-                              (p.started, p.items_per_s, found.info[(one.history_key, p.invocation_key)].run_spread_cv,
-                               p.noisy, site.invocation_index[p.invocation_key]) for p in measured]})
+                              (p.started, p.items_per_s, p.run_spread_cv, p.noisy,
+                               site.invocation_index[p.invocation_key]) for p in measured]})
         measured_all = one.measured
         series_rows.append({"fingerprint": one.fingerprint, "context": context,
                             "nodes": [{"host": h, "page": node_page(h, one.fingerprint)} for h in
@@ -221,7 +207,21 @@ def publish_case(site: Site, case: str) -> None:
 
 
 def fleet_ratios(site: Site) -> dict[tuple[str, str, str], float | None]:
-    ratios = ratio_to_fingerprint_median({key: value for key, (_, value) in site.latest.items()})
+    """Each node's latest throughput on a case over its fleet's centre, as `bench fleet report` computes it
+    (bench.analysis.fleet.ratios_to_fleet: the median of the *other* nodes of its fingerprint, so that in a small
+    fleet the outlier does not pull its own reference), inverted to a throughput ratio (> 1: faster); None where the
+    node has no peer on that case."""
+    from bench.analysis.fleet import NodeRuns, ratios_to_fleet
+
+    steps: dict[tuple[str, str], dict[str, tuple[float]]] = {}
+    for (host, fingerprint, case), (_, items_per_s) in site.latest.items():
+        steps.setdefault((host, fingerprint), {})[case] = (1.0 / items_per_s,)  # a step per item: same ratio
+    names = {f"{host}\x00{fingerprint}": (host, fingerprint) for host, fingerprint in steps}  # unique over fleets
+    cells = ratios_to_fleet([NodeRuns(name, key[1], (), steps[key]) for name, key in names.items()])
+    ratios: dict[tuple[str, str, str], float | None] = {key: None for key in site.latest}
+    for cell in cells:
+        host, fingerprint = names[cell.node]
+        ratios[(host, fingerprint, cell.case)] = 1.0 / cell.ratio if cell.ratio else None
     for (host, fingerprint), entries in site.node_cases.items():
         for entry in entries:
             entry["fleet_ratio"] = ratios.get((host, fingerprint, entry["case_key"]))
@@ -457,12 +457,7 @@ def publish(engine: Engine, out: Path, *, database: str, force: bool = False,
     """Write (or bring up to date) the site for ``engine``'s database in ``out``. OutputError when ``out`` is not
     ours to write or cannot be written."""
     published = published or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    site = Site(engine, SiteWriter(out, force), database, published)
-    try:
-        return publish_site(site)
-    finally:
-        if site.pool is not None:
-            site.pool.shutdown()
+    return publish_site(Site(engine, SiteWriter(out, force), database, published))
 
 
 def publish_site(site: Site) -> PublishSummary:
@@ -470,6 +465,7 @@ def publish_site(site: Site) -> PublishSummary:
     site.nodes = {node.key: node for node in site_data.nodes(engine)}
     invocations = site_data.invocations(engine)
     site.invocation_index = {inv.key: index for index, inv in enumerate(invocations)}
+    site.invocations = {inv.id: inv for inv in invocations}
     publish_assets(site, invocations)
     cases = site_data.case_keys(engine)
     for case in cases:
