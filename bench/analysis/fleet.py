@@ -392,6 +392,13 @@ def _judge_group(members: list[NodeRuns], settings: FleetSettings):
     return cells, summaries, (float(numpy.median(finite)) if finite.size else None)
 
 
+def tells_text(mde: float | None) -> str:
+    """What one cell's spread can tell apart: the slowest case undecided says why a slow node is not degraded."""
+    if mde is None:
+        return "no peers to tell by"
+    return f"its spread tells >= {mde:.1f}% apart" if mde < 1000 else "its spread tells nothing apart"
+
+
 def _node_report(node: NodeRuns, row: list[CaseRatio], mean_degraded: bool, mean_shift: float | None,
                  mde_mean: float | None, settings: FleetSettings, differs, group_size: int) -> NodeReport:
     ratios = [cell for cell in row if cell.ratio is not None]
@@ -426,11 +433,14 @@ def _node_report(node: NodeRuns, row: list[CaseRatio], mean_degraded: bool, mean
                        f"{settings.slower_pct:g}%")
         return NodeReport(node.node, node.fingerprint, NodeVerdict.HEALTHY, ratio, worst and worst.case,
                           worst and worst.ratio, tuple(reasons), differs, mde)
-    undecided = sum(1 for cell in row if cell.verdict is not NodeVerdict.HEALTHY)
-    tells = (f"; at this spread it tells slowdowns >= {mde:.1f}% apart" if mde is not None and mde < 1000
-             else "; at this spread it cannot tell any slowdown" if mde is not None else "")
-    reasons.append(f"{undecided} of {len(row)} case(s) neither shown slower nor ruled out slower beyond "
-                   f"{settings.slower_pct:g}%{tells}")
+    undecided = sorted((cell for cell in row if cell.verdict is not NodeVerdict.HEALTHY),
+                       key=lambda cell: -(cell.ratio or 0.0))
+    listed = ", ".join(f"{cell.case} x{cell.ratio:.3f} ({tells_text(cell.mde_pct)})" for cell in undecided[:3]
+                       if cell.ratio is not None)
+    best = (f"; its mean over the cases tells >= {mde_mean:.1f}% apart" if mde_mean is not None and mde_mean < 1000
+            else "")
+    reasons.append(f"{len(undecided)} of {len(row)} case(s) neither shown slower nor ruled out slower beyond "
+                   f"{settings.slower_pct:g}%: {listed or 'no ratio'}{best}")
     return NodeReport(node.node, node.fingerprint, NodeVerdict.INCONCLUSIVE, ratio, worst and worst.case,
                       worst and worst.ratio, tuple(reasons), differs, mde)
 

@@ -155,3 +155,16 @@ def test_at_cv_15_percent_the_report_says_what_it_can_tell():
     # 15 % noise rules out "10 % slower" only for nodes that measured faster than the fleet; most stay undecided
     assert all(node.ratio < 1.0 for node in report.nodes if node.verdict is NodeVerdict.HEALTHY)
     assert report.count(NodeVerdict.INCONCLUSIVE) > 500
+
+
+def test_an_undecided_node_names_its_slowest_cases_and_what_their_spread_can_tell():
+    # four nodes, noisy runs: s is twice as slow on "train" and that is still not enough for a fleet of four at
+    # alpha 0.01 (two degrees of freedom); the reason must say so for that case, not quote its best case's spread
+    rng = np.random.default_rng(3)
+    rows = [NodeRuns(name, "F", (), {"train": tuple(np.exp(np.log(0.01 * scale) + rng.normal(0, 0.15, 3))),
+                                     "copy": tuple(np.exp(np.log(0.02) + rng.normal(0, 0.01, 3)))})
+            for name, scale in (("a", 1.0), ("b", 1.2), ("c", 0.9), ("s", 2.0))]
+    (slow,) = [node for node in judge_fleet(rows, settings=FleetSettings(slower_pct=10.0)).nodes if node.node == "s"]
+    assert slow.verdict is NodeVerdict.INCONCLUSIVE
+    (why,) = [reason for reason in slow.reasons if "neither shown slower" in reason]
+    assert why.split(": ", 1)[1].startswith("train x") and "its spread tells" in why, why
