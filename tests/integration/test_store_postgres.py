@@ -253,3 +253,25 @@ def test_a_server_down_mid_run_leaves_a_running_row_that_the_suggested_import_co
         engine.dispose()
     finally:
         own.stop()
+
+
+def test_fleet_jobs_tasks_node_results_and_history_on_postgresql(url):
+    """Revision 0004's tables on PostgreSQL: the same fleet flow as tests/unit/test_fleet_history.py on SQLite
+    (a job per week, tasks finished with their stored invocation, the node results and each node's history)."""
+    from bench import fleet
+    from bench.store import fleet as store
+    from tests.unit.test_fleet_history import validation
+
+    engine = database.open_engine(url)
+    for week, (n1, n2) in enumerate([(0.010, 0.020), (0.011, 0.020)]):
+        validation(engine, f"week{week}", "n1", n1, f"2026-11-0{week + 1}T10:00:00+00:00")
+        validation(engine, f"week{week}", "n2", n2, f"2026-11-0{week + 1}T10:05:00+00:00")
+    validation(engine, "now", "n1", 0.013, "2026-11-20T10:00:00+00:00")
+    validation(engine, "now", "n2", 0.020, "2026-11-20T10:05:00+00:00")
+    tasks = store.tasks_of(engine, "now")
+    assert [(t.node, t.state, t.exit_code) for t in tasks] == [("n1", "done", 0), ("n2", "done", 0)]
+    assert [r.node for r in store.node_results(engine, tasks)] == ["n1", "n2"]
+    judged = fleet.report_since(engine, "2026-11-01")
+    assert judged.tasks == 2 and judged.history["n1"].validations == 2
+    assert judged.history["n1"].ratio == pytest.approx(0.013 / 0.0105)
+    engine.dispose()
