@@ -8,6 +8,7 @@ them interleaved (A B A B) in one `bench run`, and prints one merged table with 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -162,8 +163,17 @@ def bench(session: nox.Session) -> None:
     if not setups:
         session.error("no environment of the matrix could be installed")
     out = ROOT / "results" / "matrix" / stamp()
-    session.run("python", "-m", "bench", "run", "--out", str(out),
-                *[f"--setup={name}={python}" for name, python in setups], *(args or MAIN_JOB))
+    run_args = list(args or MAIN_JOB)
+    session.run("python", "-m", "bench", "run", "--out", str(out), *main_job_db(run_args, os.environ),
+                *[f"--setup={name}={python}" for name, python in setups], *run_args)
+
+
+def main_job_db(run_args: list[str], environ) -> list[str]:
+    """Every main job into one results database (results/torchrig.db), not one per output folder, so that its
+    history and `bench publish --db results/torchrig.db` see every run of the matrix; $TORCHRIG_DB, or a --db or
+    --no-db of the user's, decides instead."""
+    chosen = any(a in ("--db", "--no-db") or a.startswith("--db=") for a in run_args)
+    return [] if chosen or environ.get("TORCHRIG_DB") else ["--db", str(ROOT / "results" / "torchrig.db")]
 
 
 @nox.session

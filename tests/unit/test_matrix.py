@@ -90,8 +90,10 @@ class FakeSession:
         self.warnings.append(message)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def noxfile():
+    """noxfile.py loaded once (nox registers its sessions globally and warns when a second load registers them
+    again)."""
     pytest.importorskip("nox")
     import importlib.util
 
@@ -116,3 +118,10 @@ def test_matrix_installs_use_uv_and_fall_back_to_pip(noxfile):
     no_uv = FakeSession()
     noxfile.pip_install(no_uv, "/env/bin/python", None, "torch==2.11.0")
     assert no_uv.calls == [("/env/bin/python", "-m", "pip", "install", "--quiet", "torch==2.11.0")]
+
+
+def test_every_main_job_records_into_the_one_results_database_unless_told_otherwise(noxfile):
+    assert noxfile.main_job_db(["--suite", "quick"], {}) == ["--db", str(ROOT / "results" / "torchrig.db")]
+    assert noxfile.main_job_db(["--suite", "quick"], {"TORCHRIG_DB": "postgresql://db/x"}) == []
+    assert noxfile.main_job_db(["--no-db"], {}) == [] and noxfile.main_job_db(["--db=/tmp/x.db"], {}) == []
+    assert noxfile.main_job_db(["--db", "/tmp/x.db"], {}) == []
