@@ -1,7 +1,7 @@
 """What `bench publish` reads from the results database: nodes, their verdicts, and each case's series.
 
 A *node* is one host on one hardware fingerprint (a fleet has many nodes per fingerprint; the ``machine`` table
-holds fingerprints). A case's series are the store's own (history.Series: a case on a fingerprint in a software
+holds fingerprints); an invocation a fleet task stored belongs to the task's node, as in `bench fleet report`. A case's series are the store's own (history.Series: a case on a fingerprint in a software
 context), read one case at a time so that a large store is never held whole; each point carries what the site
 shows beside it (the run spread, the invocation). Nothing here renders or decides.
 """
@@ -117,6 +117,18 @@ def case_keys(engine: Engine) -> list[str]:
                                        .order_by(schema.history_key.c.case_key)).scalars())
 
 
+def node_name():
+    """A node's name: the fleet's, for an invocation that a fleet task stored (the node Slurm or Kubernetes ran it
+    on: a pod's hostname is the pod's, and a local test cluster's nodes share one host), else the host's."""
+    return func.coalesce(schema.fleet_task.c.node, schema.invocation.c.hostname).label("hostname")
+
+
+def with_fleet_tasks(joined):
+    """``joined`` (holding the invocation table) with the fleet task that stored each invocation, if any."""
+    task = schema.fleet_task
+    return joined.outerjoin(task, task.c.invocation_key == schema.invocation.c.invocation_key)
+
+
 def nodes(engine: Engine) -> list[Node]:
     """Every (host, fingerprint) that ran an invocation or an envcheck, with its verdicts (sorted by host)."""
     inv, machine, vv = schema.invocation, schema.machine, schema.validate_verdict
@@ -124,14 +136,16 @@ def nodes(engine: Engine) -> list[Node]:
     with engine.connect() as connection:
         machines = {row.id: row for row in connection.execute(select(machine))}
         seen: dict[tuple[int, str | None], list] = {}
-        for row in connection.execute(select(inv.c.machine_id, inv.c.hostname, func.min(inv.c.started),
+        name = node_name()
+        for row in connection.execute(select(inv.c.machine_id, name, func.min(inv.c.started),
                                              func.max(inv.c.started), func.count())
-                                      .group_by(inv.c.machine_id, inv.c.hostname)):
+                                      .select_from(with_fleet_tasks(inv))
+                                      .group_by(inv.c.machine_id, name)):
             seen[(row[0], row[1])] = [row[2], row[3], row[4]]
         verdicts: dict[tuple[int, str | None], list[Verdict]] = {}
-        for row in connection.execute(select(inv.c.machine_id, inv.c.hostname, inv.c.started, inv.c.invocation_key,
+        for row in connection.execute(select(inv.c.machine_id, name, inv.c.started, inv.c.invocation_key,
                                              vv.c.verdict, vv.c.reasons)
-                                      .select_from(vv.join(inv, inv.c.id == vv.c.invocation_id))
+                                      .select_from(with_fleet_tasks(vv.join(inv, inv.c.id == vv.c.invocation_id)))
                                       .order_by(inv.c.started, inv.c.invocation_key)):
             verdicts.setdefault((row.machine_id, row.hostname), []).append(
                 Verdict(row.verdict, row.started, row.invocation_key, list(row.reasons or [])))
@@ -157,11 +171,11 @@ def nodes(engine: Engine) -> list[Node]:
 def invocations(engine: Engine) -> list[Invocation]:
     """Every invocation (oldest first), for the hover of the points it measured."""
     inv, sw, machine = schema.invocation, schema.software, schema.machine
-    statement = (select(inv.c.invocation_key, inv.c.kind, inv.c.started, inv.c.hostname, machine.c.fingerprint,
+    statement = (select(inv.c.invocation_key, inv.c.kind, inv.c.started, node_name(), machine.c.fingerprint,
                         inv.c.label, inv.c.suite, inv.c.setup_label, inv.c.argv, sw.c.python, sw.c.torch, sw.c.cuda,
                         sw.c.cudnn, sw.c.driver, inv.c.id)
-                 .select_from(inv.join(sw, sw.c.id == inv.c.software_id)
-                              .join(machine, machine.c.id == inv.c.machine_id))
+                 .select_from(with_fleet_tasks(inv.join(sw, sw.c.id == inv.c.software_id)
+                                               .join(machine, machine.c.id == inv.c.machine_id)))
                  .order_by(inv.c.started, inv.c.invocation_key))
     software: dict[tuple, Software] = {}
     found = []

@@ -15,13 +15,14 @@ from tests.reports import ENVIRONMENT, record, report
 
 
 def validation(engine, fleet_key: str, node: str, step: float, started: str, hostname: str = "shared-host") -> str:
-    """A validate of ``node`` (one case, three runs at ``step`` s) stored as a done task of fleet ``fleet_key``."""
+    """A validate of node nI (one case, three runs at ``step`` s) stored as task I-1 of fleet ``fleet_key``."""
     facts = dataclasses.replace(ENVIRONMENT.facts, system=dataclasses.replace(ENVIRONMENT.facts.system,
                                                                               hostname=hostname))
     written = writer.store_report(engine, report([record([step, step, step], model="mlp")], started=started,
                                                  environment=dataclasses.replace(ENVIRONMENT, facts=facts)))
-    store.register_task(engine, fleet_key, 0 if node == "n1" else 1, node, 0, "slurm")
-    store.task_finished(engine, fleet_key, 0 if node == "n1" else 1, 0, "healthy", written.invocation_key)
+    index = int(node.removeprefix("n")) - 1
+    store.register_task(engine, fleet_key, index, node, 0, "slurm")
+    store.task_finished(engine, fleet_key, index, 0, "healthy", written.invocation_key)
     return written.invocation_key
 
 
@@ -59,3 +60,14 @@ def test_the_report_says_whether_a_degraded_node_changed_or_always_was_slow():
     assert "x2.000 (2)" in new and "something changed on this node" in new
     assert "about as fast as in its own last 2 validation(s)" in old
     assert next(line for line in lines if line.split()[1:2] == ["n2"]).count(" - ") >= 1  # no history: '-'
+
+
+def test_the_site_names_a_fleet_tasks_invocation_by_its_fleet_node_not_its_shared_host(engine, tmp_path):
+    from bench.render.site.publish import publish
+
+    for node, step in (("n1", 0.010), ("n2", 0.011), ("n3", 0.020)):
+        validation(engine, "week0", node, step, f"2026-11-01T10:0{node[1]}:00+00:00")
+    summary = publish(engine, tmp_path / "site", database="test")
+    assert summary.nodes == 3  # one host, three fleet nodes
+    pages = sorted(path.name for path in (tmp_path / "site" / "nodes").glob("*.html"))
+    assert [name.split("-")[0] for name in pages] == ["n1", "n2", "n3"]
