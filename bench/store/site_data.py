@@ -1,9 +1,10 @@
 """What `bench publish` reads from the results database: nodes, their verdicts, and each case's series.
 
 A *node* is one host on one hardware fingerprint (a fleet has many nodes per fingerprint; the ``machine`` table
-holds fingerprints); an invocation a fleet task stored belongs to the task's node, as in `bench fleet report`. A case's series are the store's own (history.Series: a case on a fingerprint in a software
-context), read one case at a time so that a large store is never held whole; each point carries what the site
-shows beside it (the run spread, the invocation). Nothing here renders or decides.
+holds fingerprints); what a fleet task stored belongs to the task's node, as in `bench fleet report`. A case's
+series are the store's own (history.Series: a case on a fingerprint in a software context), read one case at a
+time so that a large store is never held whole; each point carries what the site shows beside it (the run spread,
+the invocation). Nothing here renders or decides.
 """
 
 from __future__ import annotations
@@ -129,6 +130,25 @@ def with_fleet_tasks(joined):
     return joined.outerjoin(task, task.c.invocation_key == schema.invocation.c.invocation_key)
 
 
+def fleet_task_windows(connection):
+    """(hostname, created) -> the fleet node whose task was running on that host then (validate's envcheck is
+    stored apart from its invocation, with the host's name only), else the hostname; a time that two tasks on one
+    host share (a local cluster running them at once) stays the host's."""
+    task, inv = schema.fleet_task, schema.invocation
+    windows: dict[str | None, list[tuple[str, str, str]]] = {}
+    for host, started, finished, node in connection.execute(
+            select(inv.c.hostname, task.c.started, task.c.finished, task.c.node)
+            .select_from(task.join(inv, inv.c.invocation_key == task.c.invocation_key))
+            .where(task.c.started.is_not(None), task.c.finished.is_not(None))):
+        windows.setdefault(host, []).append((started, finished, node))
+
+    def node_of(host: str | None, created: str) -> str | None:
+        inside = {node for started, finished, node in windows.get(host, ()) if started <= created <= finished}
+        return inside.pop() if len(inside) == 1 else host
+
+    return node_of
+
+
 def nodes(engine: Engine) -> list[Node]:
     """Every (host, fingerprint) that ran an invocation or an envcheck, with its verdicts (sorted by host)."""
     inv, machine, vv = schema.invocation, schema.machine, schema.validate_verdict
@@ -152,10 +172,11 @@ def nodes(engine: Engine) -> list[Node]:
         checks: dict[int, list[Check]] = {}
         for row in connection.execute(select(res).order_by(res.c.envcheck_id, res.c.id)):
             checks.setdefault(row.envcheck_id, []).append(Check(row.name, row.status, row.detail, row.fix))
+        task_node = fleet_task_windows(connection)
         envchecks: dict[tuple[int, str | None], list[EnvcheckRun]] = {}
         for row in connection.execute(select(er.c.id, er.c.machine_id, er.c.hostname, er.c.created, er.c.verdict)
                                       .order_by(er.c.created, er.c.id)):
-            key = (row.machine_id, row.hostname)
+            key = (row.machine_id, task_node(row.hostname, row.created))
             envchecks.setdefault(key, []).append(EnvcheckRun(row.created, row.verdict, checks.get(row.id, [])))
             first, last, count = seen.get(key, [row.created, row.created, 0])
             seen[key] = [min(first, row.created), max(last, row.created), count]

@@ -6,11 +6,16 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from sqlalchemy import update
 
 from bench.analysis.fleet import NodeRuns, NodeVerdict, judge_fleet, node_histories
 from bench.render.fleet import report_lines
 from bench.store import fleet as store
-from bench.store import writer
+from bench.store import schema, writer
+from bench.store.imports import store_envcheck
+from envcheck.checks import CheckOptions
+from envcheck.records import passed
+from envcheck.report import EnvReport
 from tests.reports import ENVIRONMENT, record, report
 
 
@@ -67,7 +72,20 @@ def test_the_site_names_a_fleet_tasks_invocation_by_its_fleet_node_not_its_share
 
     for node, step in (("n1", 0.010), ("n2", 0.011), ("n3", 0.020)):
         validation(engine, "week0", node, step, f"2026-11-01T10:0{node[1]}:00+00:00")
+    # validate's envcheck is stored apart from its invocation, with the host's name: the task running on that
+    # host at its time owns it (n2's task here), and one outside every task stays the host's
+    task = schema.fleet_task
+    with engine.begin() as connection:
+        for node, began, ended in (("n1", "10:00", "10:05"), ("n2", "10:10", "10:15"), ("n3", "10:20", "10:25")):
+            connection.execute(update(task).where(task.c.node == node).values(
+                started=f"2026-11-01T{began}:00+00:00", finished=f"2026-11-01T{ended}:00+00:00"))
+    facts = dataclasses.replace(ENVIRONMENT.facts, system=dataclasses.replace(ENVIRONMENT.facts.system,
+                                                                              hostname="shared-host"))
+    for created in ("2026-11-01T10:12:00+00:00", "2026-11-01T11:00:00+00:00"):
+        store_envcheck(engine, EnvReport(facts, (passed("torch import", "2.14.1"),), CheckOptions(), created))
     summary = publish(engine, tmp_path / "site", database="test")
-    assert summary.nodes == 3  # one host, three fleet nodes
+    assert summary.nodes == 4  # one host: three fleet nodes, and the host itself for the envcheck of no task
+    n2 = next((tmp_path / "site" / "nodes").glob("n2-*.html")).read_text()
+    assert "2026-11-01 10:12" in n2 and "2026-11-01 11:00" not in n2
     pages = sorted(path.name for path in (tmp_path / "site" / "nodes").glob("*.html"))
-    assert [name.split("-")[0] for name in pages] == ["n1", "n2", "n3"]
+    assert [name.split("-")[0] for name in pages] == ["n1", "n2", "n3", "shared"]
