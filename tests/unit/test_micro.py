@@ -199,3 +199,18 @@ def test_corruption_findings_name_the_device_and_iteration():
     record = micro_record("sdc-matmul", 5, 1, 0.01, detail=MicroDetail(corruption=[clean]), flops=2 * 8192**3)
     targets = {t.name.split()[0]: t for t in micro_targets(report([record], environment=H200_ENV, device="cuda"))}
     assert targets["14"].passed and "0 mismatches" in targets["14"].measured
+
+
+def test_a_node_page_sets_its_stored_micro_benchmarks_beside_the_datasheet(engine, tmp_path):
+    from bench.render.site.publish import publish
+    from bench.store import writer
+
+    copy_bytes = stream_bytes("copy", 4096 * 2**20 // 8)
+    made = report([micro_record("mem-copy", 4096, copy_bytes, copy_bytes / 4.3e12),
+                   micro_record("launch", 1, 1, 4e-6)], environment=H200_ENV, device="cuda")
+    writer.store_report(engine, made)
+    publish(engine, tmp_path / "site", database="test")
+    (page,) = (tmp_path / "site" / "nodes").glob("*.html")
+    table = page.read_text().split('<table id="micro">', 1)[1].split("</table>", 1)[0]
+    assert "4.300 TB/s" in table and "89.6 % of 4800 (unverified)" in table  # 4.3 of the H200 4.8 TB/s
+    assert "4.00 us" in table and "matmul amp-bf16" in table and "of 989.5" in table

@@ -31,8 +31,8 @@ from bench.render.site.output import SiteWriter, digest
 from bench.store import site_data
 from bench.store.history import Series, SeriesChange, series_changes
 
-MICRO_EMPTY = ("No micro-benchmark results in this database: torchrig's results store has no table for them yet, "
-               "so nothing here is compared with the datasheet.")
+MICRO_EMPTY = ("No micro-benchmark of this node in the database: run `python -m bench micro` (or a fleet tier) "
+               "on it to set its memory, link and launch figures beside its datasheet.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +89,7 @@ class Site:
     series_total: int = 0
     invocation_index: dict[str, int] = dataclasses.field(default_factory=dict)  # its place in assets/invocations.js
     invocations: dict[int, site_data.Invocation] = dataclasses.field(default_factory=dict)  # by its id in the store
+    reports: dict[str, object] = dataclasses.field(default_factory=dict)  # invocation key -> its stored Report
 
     def page(self, name: str, template: str, title: str, **context) -> None:
         root = "../" * name.count("/")
@@ -105,6 +106,12 @@ class Site:
         for one in found:
             rows += self.writer.remembered(series_key(self.code, one), lambda one=one: changes_of(one))
         return rows
+
+    def report(self, invocation_key: str):
+        """A stored report through the report model, read once per publish (comparisons and micro tables)."""
+        if invocation_key not in self.reports:
+            self.reports[invocation_key] = site_data.stored_report(self.engine, invocation_key)
+        return self.reports[invocation_key]
 
     def node_link(self, host: str, fingerprint: str) -> str | None:
         return node_page(host, fingerprint) if (host, fingerprint) in self.nodes else None
@@ -158,7 +165,8 @@ def node_entry(case: str, one: Series, context: str) -> dict:
     return {"case": case + (f" ({context})" if context else ""), "case_key": case, "page": case_page(case),
             "started": last.started, "status": last.status + (" (noisy)" if last.noisy else ""),
             "throughput": f"{rate(measured[-1].items_per_s)} {measured[-1].unit or ''}/s" if measured else "-",
-            "history_ratio": history_ratio(measured) if measured else None, "fleet_ratio": None}
+            "history_ratio": history_ratio(measured) if measured else None, "fleet_ratio": None,
+            "invocation": measured[-1].invocation_key if measured else None}
 
 
 def publish_case(site: Site, case: str) -> None:
@@ -353,17 +361,10 @@ def publish_comparisons(site: Site, pairs: list[Pair]) -> tuple[dict[tuple[str, 
     from bench.results.report import ReportError
     from envcheck.codec import DecodeError
 
-    reports: dict[str, object] = {}
-
-    def report(key: str):
-        if key not in reports:
-            reports[key] = site_data.stored_report(site.engine, key)
-        return reports[key]
-
     rows, per_node = [], {}
     for pair in pairs:
         try:
-            context, comparison = comparison_context(pair, report(pair.base.key), report(pair.new.key))
+            context, comparison = comparison_context(pair, site.report(pair.base.key), site.report(pair.new.key))
         except (ReportError, DecodeError, ValueError):
             continue  # a stored report the model refuses (db export names it) or an unreadable baseline set
         if not comparison.cases:
@@ -378,6 +379,37 @@ def publish_comparisons(site: Site, pairs: list[Pair]) -> tuple[dict[tuple[str, 
             per_node.setdefault((inv.hostname, inv.fingerprint), []).append({"title": pair.title, "page": pair.page})
     site.page("compare/index.html", "compare_index.html", "Comparisons", comparisons=rows)
     return per_node, len(rows)
+
+
+def micro_rows(site: Site, cases: list[dict]) -> list[dict]:
+    """The node's latest micro-benchmark figures (GB/s, us, TFLOP/s) beside its GPU's datasheet, as `bench micro`
+    prints them (bench.results.limits), from the stored report of each one's latest invocation; then the matmul
+    ceilings of the newest of those reports. Its fleet and history ratios are the case table's."""
+    from bench.render.micro import datasheet_text, figure_text
+    from bench.results.limits import report_figures
+    from bench.results.report import ReportError
+    from envcheck.codec import DecodeError
+
+    rows, newest = [], None
+    for entry in cases:
+        if not entry["case_key"].startswith("micro-") or not entry["invocation"]:
+            continue
+        try:
+            report = site.report(entry["invocation"])
+        except (ReportError, DecodeError, ValueError):
+            continue  # a stored report the model refuses: `bench db export` names it
+        figure = next((f for f in report_figures(report) if f.name == entry["case_key"]), None)
+        if figure is None:
+            continue
+        rows.append({"name": entry["case"], "measured": figure_text(figure.value, figure.unit),
+                     "datasheet": datasheet_text(figure), "fleet": entry["fleet"], "history": entry["history"]})
+        if newest is None or entry["started"] > newest[0]:
+            newest = (entry["started"], report)
+    if newest is not None:
+        rows += [{"name": f"matmul {f.name.removeprefix('ceiling ')}", "measured": figure_text(f.value, f.unit),
+                  "datasheet": datasheet_text(f), "fleet": "-", "history": "-"}
+                 for f in report_figures(newest[1]) if f.name.startswith("ceiling ")]
+    return rows
 
 
 def publish_node(site: Site, node: site_data.Node, peers: int, comparisons: list[dict]) -> None:
@@ -398,7 +430,8 @@ def publish_node(site: Site, node: site_data.Node, peers: int, comparisons: list
               envcheck_history=[{"created": e.created, "verdict": e.verdict} for e in node.envchecks],
               cases=cases, figure=safe_json(figures.node_figure(cases)) if cases else "",
               height=160 + 30 * len(cases), history_points=config.SITE_HISTORY_POINTS,
-              changes=list(reversed(changes)), micro=[], micro_empty=MICRO_EMPTY, comparisons=comparisons)
+              changes=list(reversed(changes)), micro=micro_rows(site, cases), micro_empty=MICRO_EMPTY,
+              comparisons=comparisons)
 
 
 def publish_overview(site: Site, ratios: dict) -> None:
