@@ -106,7 +106,7 @@ def test_untrusted_text_is_shown_as_text_and_json_cannot_close_its_script(site):
     # Plotly reads tags in its labels: the evil host reaches it escaped, and shown as the text it is
     case = json.loads(parsed(site / next(p for p in pages(site) if p.startswith("cases/cnn"))).json[0])
     names = [trace["name"] for trace in case["data"] if trace.get("meta")]
-    assert html.escape(site_store.EVIL_HOST, quote=False) + " (" in " ".join(names)
+    assert html.escape(site_store.EVIL_HOST, quote=False) + " " in " ".join(names)  # then its setup, escaped too
     assert not any(site_store.SCRIPT in name for name in names)
     node_pages = [n for n in pages(site) if n.startswith("nodes/evil")]
     assert len(node_pages) == 1
@@ -207,3 +207,10 @@ def test_a_folder_publish_did_not_write_is_refused_and_left_alone(store, tmp_pat
     line = usage_error(main, ["publish", "--db", str(store), "--out", str(out)], capsys)
     assert "did not write" in line and (out / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_matrix_invocation_draws_one_line_per_setup_not_one_line_through_both(site):
+    case = json.loads(parsed(site / next(p for p in pages(site) if p.startswith("cases/cnn"))).json[0])
+    names = [trace["name"] for trace in case["data"] if trace.get("meta") and trace["name"].startswith("node-b")]
+    assert any(name.startswith("node-b torch-2.11 ") for name in names), names
+    assert any(name.startswith("node-b torch-2.14 ") for name in names), names

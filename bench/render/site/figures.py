@@ -12,6 +12,7 @@ import math
 from bench import config
 from bench.render.site.html import plot_text, plot_time
 
+HOUR_MS = 3_600_000
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 
@@ -70,8 +71,11 @@ def case_figure(lines: list[dict], changes: list[dict], unit: str) -> dict:
             annotations.append({"x": plot_time(change["started"]), "y": 1, "xref": "x", "yref": "paper",
                                 "yanchor": "bottom", "showarrow": False, "textangle": -20,
                                 "font": {"size": 10, "color": "#b3261e"}, "text": plot_text(change["short"])})
-    layout = {"margin": {"l": 70, "r": 20, "t": 90, "b": 50}, "hovermode": "closest",
-              "xaxis": {"type": "date", "title": {"text": "invocation start (UTC)"}},
+    times = [x for line in lines for x in (plot_time(p[0]) for p in line["points"]) if isinstance(x, int)]
+    xaxis = {"type": "date", "title": {"text": "invocation start (UTC)"}}
+    if times and max(times) - min(times) < HOUR_MS:  # one invocation (a matrix's setups share its start): a day
+        xaxis["range"] = [min(times) - 12 * HOUR_MS, max(times) + 12 * HOUR_MS]  # around it, not microseconds
+    layout = {"margin": {"l": 70, "r": 20, "t": 90, "b": 50}, "hovermode": "closest", "xaxis": xaxis,
               "yaxis": {"type": "log", "title": {"text": plot_text(unit) + "/s (log)"}},
               "legend": {"orientation": "h", "y": -0.2}, "shapes": shapes, "annotations": annotations,
               "showlegend": len(lines) <= config.SITE_MAX_BANDS}  # beyond, a legend is longer than the plot

@@ -89,6 +89,7 @@ class Site:
     series_total: int = 0
     invocation_index: dict[str, int] = dataclasses.field(default_factory=dict)  # its place in assets/invocations.js
     invocations: dict[int, site_data.Invocation] = dataclasses.field(default_factory=dict)  # by its id in the store
+    setups: dict[str, str] = dataclasses.field(default_factory=dict)  # invocation key -> its matrix setup's label
     reports: dict[str, object] = dataclasses.field(default_factory=dict)  # invocation key -> its stored Report
 
     def page(self, name: str, template: str, title: str, **context) -> None:
@@ -138,13 +139,16 @@ def history_ratio(points: list) -> float | None:
     return latest / statistics.median(previous) if previous and latest else None
 
 
-def node_series(one: Series) -> list[Series]:
-    """The store's series split by host. A fingerprint's series interleaves every node of a fleet, and one node's
-    speed says nothing of its neighbour's: change points are looked for along each node's own results."""
-    hosts: dict[str, list] = {}
+def node_series(one: Series, setups: dict[str, str]) -> list[tuple[str, Series]]:
+    """The store's series split by host and by the setup of a matrix (``setups``: invocation key -> its setup
+    label, '' outside a matrix), each with that setup's label. A fingerprint's series interleaves every node of
+    a fleet, and one node's speed says nothing of its neighbour's; a matrix measures torch 2.11 and 2.14 at one
+    start: change points are looked for along one node's results of one setup."""
+    split: dict[tuple[str | None, str], list] = {}
     for point in one.points:
-        hosts.setdefault(point.hostname, []).append(point)
-    return [Series(one.history_key, one.case_key, one.fingerprint, one.context, points) for points in hosts.values()]
+        split.setdefault((point.hostname, setups.get(point.invocation_key, "")), []).append(point)
+    return [(label, Series(one.history_key, one.case_key, one.fingerprint, one.context, points))
+            for (_, label), points in split.items()]
 
 
 def series_key(code: str, one: Series) -> str:
@@ -175,18 +179,20 @@ def publish_case(site: Site, case: str) -> None:
     unit = next((p.unit for one in found.series for p in one.measured if p.unit), "items")
     for one in found.series:
         context = context_text(one.context)
-        for mine in node_series(one):
+        for setup, mine in node_series(one, site.setups):
             nodes.append(mine)
             host = mine.points[0].hostname
-            site.node_cases.setdefault((host, one.fingerprint), []).append(node_entry(case, mine, context))
+            labels = " ".join(part for part in (setup, context) if part)
+            site.node_cases.setdefault((host, one.fingerprint), []).append(node_entry(case, mine, labels))
             measured = [p for p in mine.measured if p.items_per_s]
             if not measured:
                 continue
             key = (host, one.fingerprint, case)
             if key not in site.latest or site.latest[key][0] < measured[-1].started:
                 site.latest[key] = (measured[-1].started, measured[-1].items_per_s)
-            lines.append({"name": f"{host} ({one.fingerprint[:12]}{', ' + context if context else ''})",
-                          "group": one.history_key, "points": [
+            lines.append({"name": f"{host}{' ' + setup if setup else ''} "
+                                  f"({one.fingerprint[:12]}{', ' + context if context else ''})",
+                          "group": f"{one.history_key} {setup}", "points": [
                               (p.started, p.items_per_s, p.run_spread_cv, p.noisy,
                                site.invocation_index[p.invocation_key]) for p in measured]})
         measured_all = one.measured
@@ -499,6 +505,7 @@ def publish_site(site: Site) -> PublishSummary:
     invocations = site_data.invocations(engine)
     site.invocation_index = {inv.key: index for index, inv in enumerate(invocations)}
     site.invocations = {inv.id: inv for inv in invocations}
+    site.setups = {inv.key: inv.setup_label or "" for inv in invocations}
     publish_assets(site, invocations)
     cases = site_data.case_keys(engine)
     for case in cases:
