@@ -172,9 +172,10 @@ def test_every_page_loads_renders_and_links_inside_the_site(site, server, browse
 
 def test_the_case_plot_draws_each_node_its_band_and_the_change_point(site, server, browser):
     visit(browser, server + case_page(site))
-    # lines: node-a; node-b, node-c, node-d on the fleet's series; node-b's OMP_NUM_THREADS=1 setup; the evil host.
-    # Each line has its band (a filled trace), and one trace marks the change points: 6 x 2 + 1.
-    assert count(browser, ".scatterlayer .trace") == 13
+    # lines: node-a; node-b, node-c, node-d on the fleet's series, and node-b's matrix setup torch-2.11 apart from
+    # its plain runs (a line per node and setup); node-b's torch-2.14 setup (OMP_NUM_THREADS=1); the evil host.
+    # Each line has its band (a filled trace), and one trace marks the change points: 7 x 2 + 1.
+    assert count(browser, ".scatterlayer .trace") == 15
     # one marker per measured invocation: node-a 12, node-b 4 (two runs, the matrix's first setup, validate),
     # node-c 2, node-d 3, node-b's second setup 1, evil 2; and the change point's marker
     assert count(browser, ".scatterlayer .trace .points path") == 24 + 1
@@ -214,7 +215,7 @@ def test_the_site_opens_from_file_urls(site, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "overview.png"))
     visit(browser, (site / case_page(site)).as_uri())
-    assert count(browser, ".scatterlayer .trace") == 13
+    assert count(browser, ".scatterlayer .trace") == 15
     visit(browser, (site / "fleet.html").as_uri())
     browser.set_window_size(1400, 900)
     browser.save_screenshot(str(SCREENSHOTS / "fleet.png"))
